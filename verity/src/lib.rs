@@ -1,0 +1,1 @@
+//! dm-verity and fs-verity in Rust.
