@@ -1,0 +1,36 @@
+//! Host-side signing for the appliance image.
+//!
+//! - [`keystore`]: the development key directory (create once, load, never overwrite).
+//! - [`keygen`]: a new RSA key and self-signed certificate, in memory.
+//! - [`cert`]: reading certificates and their RSA public keys.
+//! - [`signer`]: the [`Signer`] contract, the in-process [`LocalSigner`] and
+//!   the offline [`SignatureFile`].
+//! - [`external`]: [`ExternalSigner`], a command that signs (HSM, smart card).
+//! - [`sign`]: [`sign_attached`] (IPE policies) and [`sign_detached`].
+//! - [`fsverity`]: the formatted digest an fs-verity builtin signature covers.
+//! - `pkcs7`: pure DER assembly of the SignedData message.
+//! - `atomic`: temp-file-and-rename writes.
+//!
+//! Invariant: private keys never enter an image. Only certificates and
+//! signatures leave this crate for the image; the key stays in the keys
+//! directory or behind an external signer.
+
+mod atomic;
+pub mod cert;
+mod error;
+pub mod external;
+pub mod fsverity;
+pub mod keygen;
+pub mod keystore;
+mod pkcs7;
+pub mod sign;
+pub mod signer;
+
+pub use atomic::write_file;
+pub use error::{Error, Result};
+pub use external::ExternalSigner;
+pub use fsverity::{FsVerityDigest, sign_fsverity_digest};
+pub use keygen::KeyPair;
+pub use keystore::{DevKeys, KeyPaths, load_or_create_dev_keys};
+pub use sign::{sign_attached, sign_detached};
+pub use signer::{LocalSigner, SignatureFile, Signer};
