@@ -4,7 +4,11 @@
 
 mod common;
 
-use common::{fixture, run, temp_file, try_run};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use common::{run, try_run};
+use signing::keystore::{self, DevKeys};
 use signing::{
     ExternalSigner, FsVerityDigest, LocalSigner, SignatureFile, Signer, sign_attached,
     sign_detached, sign_fsverity_digest,
@@ -14,6 +18,29 @@ const POLICY: &[u8] = b"policy_name=appliance policy_version=0.0.1\n\
 DEFAULT action=DENY\n\
 op=EXECUTE dmverity_signature=TRUE action=ALLOW\n\
 op=EXECUTE fsverity_signature=TRUE action=ALLOW\n";
+
+/// A keys directory with a freshly generated development key, shared by the tests.
+pub struct Fixture {
+    _dir: tempfile::TempDir,
+    pub keys: DevKeys,
+}
+
+pub fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let keys = keystore::create(&dir.path().join("keys"), "signing interop test")
+            .expect("generate keys");
+        Fixture { _dir: dir, keys }
+    })
+}
+
+/// Writes `bytes` to a new file `name` in `dir`.
+pub fn temp_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("write temporary file");
+    path
+}
 
 fn local() -> LocalSigner {
     LocalSigner::new(fixture().keys.pair.key.clone())
