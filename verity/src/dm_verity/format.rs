@@ -1,0 +1,123 @@
+//! `veritysetup format`: hashes a data file and writes its hash device.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use crate::source::FileSource;
+use crate::{Digest, Error};
+
+use super::build::build_tree;
+use super::geometry::count_data_blocks;
+use super::output::{HashOutput, same_file};
+use super::{Geometry, Params, Superblock};
+
+/// What [`format`] produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Formatted {
+    /// The root hash to pass to the kernel (`roothash` in the dm-verity table).
+    pub root_hash: Digest,
+    /// Where the superblock and tree were written.
+    pub geometry: Geometry,
+}
+
+/// Builds the hash tree of `data_path` and writes it (and the superblock unless
+/// `params.superblock` is `None`) to `hash_path`, exactly as `veritysetup format` does.
+///
+/// `hash_path` may be `data_path` itself, with `params.hash_offset` at or past the data
+/// end (veritysetup's `--hash-offset` on one file); the file then grows to
+/// `geometry.hash_end`. Otherwise a new hash file is written beside `hash_path` and
+/// renamed into place (see `output`). Memory use is bounded whatever the data size.
+pub fn format(data_path: &Path, hash_path: &Path, params: &Params) -> Result<Formatted, Error> {
+    params.validate()?;
+    let shared = same_file(data_path, hash_path)?;
+    let data = if shared {
+        OpenOptions::new().read(true).write(true).open(data_path)
+    } else {
+        File::open(data_path)
+    }
+    .map_err(Error::io(data_path, "open the data file"))?;
+    let size = data
+        .metadata()
+        .map_err(Error::io(data_path, "stat the data file"))?
+        .len();
+    let geometry = Geometry::new(params, count_data_blocks(data_path, size, params)?)?;
+    let data_end = geometry.data_blocks * u64::from(params.data_block_size);
+    if shared && geometry.hash_start() < data_end {
+        return Err(Error::Overlap {
+            path: data_path.into(),
+            hash_start: geometry.hash_start(),
+            data_end,
+        });
+    }
+
+    let output = HashOutput::open(
+        hash_path,
+        shared.then_some(&data),
+        params.hash_offset,
+        geometry.hash_end,
+    )?;
+    let out = output.file();
+    let write = |bytes: &[u8], offset: u64| {
+        out.write_all_at(bytes, offset)
+            .map_err(Error::io(hash_path, "write the hash device"))
+    };
+    if let Some(offset) = geometry.superblock_offset {
+        write(
+            &Superblock::from_params(params, geometry.data_blocks).encode(),
+            offset,
+        )?;
+    }
+    let source = FileSource {
+        file: &data,
+        path: data_path,
+    };
+    let root_hash = build_tree(
+        &source,
+        params,
+        &geometry,
+        |level: usize, index: u64, block: &[u8]| write(block, geometry.block_offset(level, index)),
+    )?;
+    output.commit(hash_path)?;
+    Ok(Formatted {
+        root_hash,
+        geometry,
+    })
+}
+
+/// [`format`] for data in memory: returns the result and the hash device's bytes from
+/// offset 0 to `geometry.hash_end` (zeros before the hash area). For tests and small images.
+pub fn format_bytes(data: &[u8], params: &Params) -> Result<(Formatted, Vec<u8>), Error> {
+    params.validate()?;
+    let geometry = Geometry::new(
+        params,
+        count_data_blocks(Path::new("<memory>"), data.len() as u64, params)?,
+    )?;
+    let mut device = vec![
+        0;
+        usize::try_from(geometry.hash_end)
+            .map_err(|_| Error::TooLarge(geometry.data_blocks))?
+    ];
+    if let Some(offset) = geometry.superblock_offset {
+        let offset = offset as usize;
+        device[offset..offset + super::superblock::SUPERBLOCK_LEN]
+            .copy_from_slice(&Superblock::from_params(params, geometry.data_blocks).encode());
+    }
+    let root_hash = build_tree(
+        data,
+        params,
+        &geometry,
+        |level: usize, index: u64, block: &[u8]| {
+            let offset = geometry.block_offset(level, index) as usize;
+            device[offset..offset + block.len()].copy_from_slice(block);
+            Ok(())
+        },
+    )?;
+    Ok((
+        Formatted {
+            root_hash,
+            geometry,
+        },
+        device,
+    ))
+}

@@ -1,0 +1,17 @@
+//! fs-verity file digests, identical to `fsverity digest` (fsverity-utils).
+//!
+//! | module | concern |
+//! |---|---|
+//! | `params` | block size, algorithm, salt and their limits |
+//! | `descriptor` | `fsverity_descriptor` and `fsverity_formatted_digest` encoding (pure) |
+//! | `digest` | the Merkle tree over a file and the resulting digest |
+
+mod descriptor;
+mod digest;
+mod params;
+
+pub use descriptor::{
+    DESCRIPTOR_LEN, FORMATTED_DIGEST_MAGIC, algorithm_id, descriptor, formatted_digest,
+};
+pub use digest::{FileDigest, digest_bytes, digest_file};
+pub use params::{MAX_BLOCK_SIZE, MAX_SALT_LEN, Params};

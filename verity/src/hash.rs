@@ -1,0 +1,123 @@
+//! Hash algorithms and the salted block hasher shared by both verity formats.
+
+use std::fmt;
+use std::str::FromStr;
+
+use sha2::{Digest as _, Sha256, Sha512};
+
+use crate::{Digest, Error};
+
+/// A hash algorithm supported for both dm-verity and fs-verity trees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum HashAlgorithm {
+    /// SHA-256 (32-byte digests); the default of both veritysetup and fsverity.
+    #[default]
+    Sha256,
+    /// SHA-512 (64-byte digests).
+    Sha512,
+}
+
+impl HashAlgorithm {
+    /// Digest length in bytes.
+    pub const fn digest_len(self) -> usize {
+        match self {
+            Self::Sha256 => 32,
+            Self::Sha512 => 64,
+        }
+    }
+
+    /// Input block size of the compression function (64 or 128 bytes).
+    pub const fn compression_block_len(self) -> usize {
+        match self {
+            Self::Sha256 => 64,
+            Self::Sha512 => 128,
+        }
+    }
+
+    /// The name used by veritysetup, fsverity and the dm-verity superblock.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Sha256 => "sha256",
+            Self::Sha512 => "sha512",
+        }
+    }
+}
+
+impl fmt::Display for HashAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for HashAlgorithm {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "sha256" => Ok(Self::Sha256),
+            "sha512" => Ok(Self::Sha512),
+            other => Err(Error::HashAlgorithm(other.to_owned())),
+        }
+    }
+}
+
+/// Hashes `prefix || block` for many blocks, absorbing the prefix (the salt) only once.
+#[derive(Clone)]
+pub(crate) enum SaltedHasher {
+    Sha256(Sha256),
+    Sha512(Sha512),
+}
+
+impl SaltedHasher {
+    pub(crate) fn new(algorithm: HashAlgorithm, prefix: &[u8]) -> Self {
+        match algorithm {
+            HashAlgorithm::Sha256 => Self::Sha256(Sha256::new_with_prefix(prefix)),
+            HashAlgorithm::Sha512 => Self::Sha512(Sha512::new_with_prefix(prefix)),
+        }
+    }
+
+    pub(crate) fn digest_len(&self) -> usize {
+        match self {
+            Self::Sha256(_) => 32,
+            Self::Sha512(_) => 64,
+        }
+    }
+
+    /// `H(prefix || block)`.
+    pub(crate) fn hash(&self, block: &[u8]) -> Digest {
+        Digest::filled(self.digest_len(), |out| self.hash_into(block, out))
+    }
+
+    /// Writes `H(prefix || block)` into `out`, which must be `digest_len()` bytes.
+    pub(crate) fn hash_into(&self, block: &[u8], out: &mut [u8]) {
+        match self {
+            Self::Sha256(h) => out.copy_from_slice(&h.clone().chain_update(block).finalize()),
+            Self::Sha512(h) => out.copy_from_slice(&h.clone().chain_update(block).finalize()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for alg in [HashAlgorithm::Sha256, HashAlgorithm::Sha512] {
+            assert_eq!(alg.name().parse::<HashAlgorithm>().unwrap(), alg);
+        }
+        assert!("sha1".parse::<HashAlgorithm>().is_err());
+    }
+
+    #[test]
+    fn salted_hash_is_hash_of_concatenation() {
+        let h = SaltedHasher::new(HashAlgorithm::Sha256, b"ab");
+        let mut out = [0; 32];
+        h.hash_into(b"c", &mut out);
+        assert_eq!(out.as_slice(), Sha256::digest(b"abc").as_slice());
+        let h = SaltedHasher::new(HashAlgorithm::Sha512, b"");
+        let mut out = [0; 64];
+        h.hash_into(b"abc", &mut out);
+        assert_eq!(out.as_slice(), Sha512::digest(b"abc").as_slice());
+    }
+}
