@@ -34,3 +34,4 @@ pub use keygen::KeyPair;
 pub use keystore::{DevKeys, KeyPaths, load_or_create_dev_keys};
 pub use sign::{sign_attached, sign_detached};
 pub use signer::{LocalSigner, SignatureFile, Signer};
+pub use x509_cert::Certificate;
