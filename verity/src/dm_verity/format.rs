@@ -55,7 +55,7 @@ pub fn format(data_path: &Path, hash_path: &Path, params: &Params) -> Result<For
         hash_path,
         shared.then_some(&data),
         params.hash_offset,
-        geometry.hash_end,
+        geometry.written_len(),
     )?;
     let out = output.file();
     let write = |bytes: &[u8], offset: u64| {
@@ -78,15 +78,15 @@ pub fn format(data_path: &Path, hash_path: &Path, params: &Params) -> Result<For
         &geometry,
         |level: usize, index: u64, block: &[u8]| write(block, geometry.block_offset(level, index)),
     )?;
-    output.commit(hash_path)?;
+    output.commit(hash_path, geometry.written_len())?;
     Ok(Formatted {
         root_hash,
         geometry,
     })
 }
 
-/// [`format`] for data in memory: returns the result and the hash device's bytes from
-/// offset 0 to `geometry.hash_end` (zeros before the hash area). For tests and small images.
+/// [`format`] for data in memory: returns the result and the bytes of a new hash device
+/// file (`geometry.written_len()` long, zeros before the hash area). For tests and small images.
 pub fn format_bytes(data: &[u8], params: &Params) -> Result<(Formatted, Vec<u8>), Error> {
     params.validate()?;
     let geometry = Geometry::new(
@@ -95,7 +95,7 @@ pub fn format_bytes(data: &[u8], params: &Params) -> Result<(Formatted, Vec<u8>)
     )?;
     let mut device = vec![
         0;
-        usize::try_from(geometry.hash_end)
+        usize::try_from(geometry.written_len())
             .map_err(|_| Error::TooLarge(geometry.data_blocks))?
     ];
     if let Some(offset) = geometry.superblock_offset {

@@ -85,6 +85,18 @@ impl Geometry {
         self.tree_offset + (self.level_starts[level] + index) * self.hash_block_size
     }
 
+    /// Length of a new hash device file, as veritysetup leaves it: the hash area's end,
+    /// except that nothing at all is written without a superblock and hash blocks
+    /// (one data block, whose hash is the root). The superblock write fills its whole
+    /// hash block, so with a superblock the file always reaches `hash_end`.
+    pub fn written_len(&self) -> u64 {
+        if self.hash_blocks == 0 && self.superblock_offset.is_none() {
+            0
+        } else {
+            self.hash_end
+        }
+    }
+
     /// First byte of the hash area: the superblock, or the tree without one.
     pub fn hash_start(&self) -> u64 {
         self.superblock_offset.unwrap_or(self.tree_offset)
@@ -152,8 +164,21 @@ mod tests {
         assert_eq!((g.hash_start(), g.hash_end), (20480, 24576));
 
         // One data block: no hash blocks at all.
-        let g = Geometry::new(&Params::default(), 1).unwrap();
-        assert_eq!((g.hash_blocks, g.hash_end), (0, 0));
+        let g = Geometry::new(
+            &Params {
+                hash_offset: 4096,
+                ..Params::default()
+            },
+            1,
+        )
+        .unwrap();
+        assert_eq!((g.hash_blocks, g.hash_end, g.written_len()), (0, 4096, 0));
+        let p = Params {
+            hash_offset: 8192,
+            superblock: Some(Uuid::default()),
+            ..Params::default()
+        };
+        assert_eq!(Geometry::new(&p, 1).unwrap().written_len(), 12288);
     }
 
     #[test]

@@ -27,12 +27,13 @@ pub(crate) enum HashOutput<'a> {
 }
 
 impl<'a> HashOutput<'a> {
-    /// Opens the output for `hash_path`; `shared` is the data file when both are the same file.
+    /// Opens the output for `hash_path`; `shared` is the data file when both are the same
+    /// file; a new file is created with `len` zero bytes.
     pub(crate) fn open(
         hash_path: &Path,
         shared: Option<&'a File>,
         hash_offset: u64,
-        hash_end: u64,
+        len: u64,
     ) -> Result<Self, Error> {
         if let Some(file) = shared {
             return Ok(Self::Shared(file));
@@ -58,7 +59,7 @@ impl<'a> HashOutput<'a> {
                 "create a temporary hash file in the directory",
             ))?;
         temp.as_file()
-            .set_len(hash_end)
+            .set_len(len)
             .map_err(Error::io(temp.path(), "size the temporary hash file"))?;
         Ok(Self::Temp(temp))
     }
@@ -72,10 +73,18 @@ impl<'a> HashOutput<'a> {
         }
     }
 
-    /// Flushes the written data to disk and, for a temporary file, renames it into place.
-    pub(crate) fn commit(self, hash_path: &Path) -> Result<(), Error> {
-        self.file()
-            .sync_data()
+    /// Grows a regular file to at least `len` bytes (as veritysetup's block-wise superblock
+    /// write does), flushes it to disk and, for a temporary file, renames it into place.
+    pub(crate) fn commit(self, hash_path: &Path, len: u64) -> Result<(), Error> {
+        let file = self.file();
+        let meta = file
+            .metadata()
+            .map_err(Error::io(hash_path, "stat the hash device"))?;
+        if meta.is_file() && meta.len() < len {
+            file.set_len(len)
+                .map_err(Error::io(hash_path, "extend the hash device"))?;
+        }
+        file.sync_data()
             .map_err(Error::io(hash_path, "sync the hash device"))?;
         if let Self::Temp(temp) = self {
             temp.persist(hash_path).map_err(|e| {
