@@ -62,7 +62,7 @@ impl Params {
                 max: MAX_SALT_LEN,
             });
         }
-        if self.hash_offset % HASH_OFFSET_ALIGN != 0 {
+        if !self.hash_offset.is_multiple_of(HASH_OFFSET_ALIGN) {
             return Err(Error::HashOffsetAlignment(self.hash_offset));
         }
         Ok(())
