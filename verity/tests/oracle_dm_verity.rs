@@ -162,7 +162,7 @@ fn random_sizes_and_params_match_veritysetup() {
         } else {
             None
         };
-        let hash_offset = *rng.pick(&[0, 0, 0, 512, 4096, 8192 + 512]);
+        let hash_offset: u64 = *rng.pick(&[0, 0, 0, 512, 4096, 8192 + 512]);
         // veritysetup fails to write a superblock at an offset that is not hash-block
         // aligned into a new, otherwise empty hash file (its block-wise write reads past
         // the end); ours succeeds. Avoid that one divergence.
