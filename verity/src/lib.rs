@@ -17,6 +17,7 @@ mod hash;
 mod hex_arg;
 mod leaves;
 mod random;
+pub mod raw;
 mod source;
 mod tree;
 

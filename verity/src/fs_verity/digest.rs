@@ -4,6 +4,7 @@ use std::fmt;
 use std::fs::File;
 use std::path::Path;
 
+use rayon::prelude::*;
 use sha2::{Digest as _, Sha256, Sha512};
 
 use crate::hash::SaltedHasher;
@@ -47,6 +48,12 @@ pub fn digest_file(path: &Path, params: &Params) -> Result<FileDigest, Error> {
         .map_err(Error::io(path, "stat the file"))?
         .len();
     digest_source(&FileSource { file: &file, path }, size, params)
+}
+
+/// The digests of many files, computed in parallel across files (and within large ones),
+/// in the order given. Each result names its file on error.
+pub fn digest_files<P: AsRef<Path> + Sync>(paths: &[P], params: &Params) -> Vec<Result<FileDigest, Error>> {
+    paths.par_iter().map(|path| digest_file(path.as_ref(), params)).collect()
 }
 
 /// The fs-verity digest of `data`.

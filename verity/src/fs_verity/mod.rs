@@ -13,5 +13,5 @@ mod params;
 pub use descriptor::{
     DESCRIPTOR_LEN, FORMATTED_DIGEST_MAGIC, algorithm_id, descriptor, formatted_digest,
 };
-pub use digest::{FileDigest, digest_bytes, digest_file};
+pub use digest::{FileDigest, digest_bytes, digest_file, digest_files};
 pub use params::{MAX_BLOCK_SIZE, MAX_SALT_LEN, Params};
