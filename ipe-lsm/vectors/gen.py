@@ -1,13 +1,14 @@
-# Generates upstream.rs and targeted.rs; run `python3 vectors/gen.py` after editing.
+# Generates upstream.rs and targeted.rs: run `python3 vectors/gen.py && cargo fmt -p ipe-lsm` after editing.
 import os
 
 def lit(b):
     out = []
-    for c in b:
+    for i, c in enumerate(b):
         ch = chr(c)
         if ch == '\n': out.append('\\n')
         elif ch == '\r': out.append('\\r')
         elif ch == '\t': out.append('\\t')
+        elif c == 0 and b[i + 1:i + 2].isdigit(): out.append('\\x00')
         elif c == 0: out.append('\\0')
         elif ch == '"': out.append('\\"')
         elif ch == '\\': out.append('\\\\')

@@ -165,7 +165,7 @@ pub const UPSTREAM_CASES: &[Case] = &[
         why: "old-style digest",
     },
     Case {
-        text: b"p\0o\0l\0i\0c\0y\0_\0n\0a\0m\0e\0=\0T\0e\0s\0t\0 \0p\0o\0l\0i\0c\0y\0_\0v\0e\0r\0s\0i\0o\0n\0=\00\0.\00\0.\00\0\n\0D\0E\0F\0A\0U\0L\0T\0 \0a\0c\0t\0i\0o\0n\0=\0A\0L\0L\0O\0W\0",
+        text: b"p\0o\0l\0i\0c\0y\0_\0n\0a\0m\0e\0=\0T\0e\0s\0t\0 \0p\0o\0l\0i\0c\0y\0_\0v\0e\0r\0s\0i\0o\0n\0=\x000\0.\x000\0.\x000\0\n\0D\0E\0F\0A\0U\0L\0T\0 \0a\0c\0t\0i\0o\0n\0=\0A\0L\0L\0O\0W\0",
         errno: -EBADMSG,
         why: "wide string (ipe_parser_widestring_test)",
     },

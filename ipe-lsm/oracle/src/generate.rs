@@ -126,7 +126,11 @@ const TRAILERS: &[&[u8]] = &[
 /// Picks from `items`, or only from its first `valid` items in clean mode
 /// (each vocabulary lists its valid entries first).
 fn choose(rng: &mut Rng, clean: bool, items: &[&'static [u8]], valid: usize) -> &'static [u8] {
-    let items = if clean { &items[..valid] } else { items };
+    word(rng, if clean { &items[..valid] } else { items })
+}
+
+/// Any entry of a vocabulary.
+fn word(rng: &mut Rng, items: &[&'static [u8]]) -> &'static [u8] {
     items[rng.below(items.len())]
 }
 
@@ -199,7 +203,7 @@ fn rule(rng: &mut Rng, clean: bool, out: &mut Vec<u8>) {
         out.extend_from_slice(b"DEFAULT");
         out.extend_from_slice(choose(rng, clean, SEPARATORS, 6));
         if rng.one_in(2) {
-            out.extend_from_slice(*rng.pick(&OPS[..7]));
+            out.extend_from_slice(word(rng, &OPS[..7]));
             out.extend_from_slice(choose(rng, clean, SEPARATORS, 6));
         }
     } else {
@@ -235,16 +239,16 @@ pub fn policy(rng: &mut Rng) -> Vec<u8> {
     }
     header(rng, clean, &mut out);
     out.extend_from_slice(choose(rng, clean, TRAILERS, 10));
-    out.extend_from_slice(*rng.pick(LINE_ENDS));
+    out.extend_from_slice(word(rng, LINE_ENDS));
     if !rng.one_in(6) {
         out.extend_from_slice(b"DEFAULT action=");
         out.extend_from_slice(if rng.one_in(2) { b"ALLOW" } else { b"DENY" });
-        out.extend_from_slice(*rng.pick(LINE_ENDS));
+        out.extend_from_slice(word(rng, LINE_ENDS));
     }
     for _ in 0..rng.below(9) {
         rule(rng, clean, &mut out);
         out.extend_from_slice(choose(rng, clean, TRAILERS, 10));
-        out.extend_from_slice(*rng.pick(LINE_ENDS));
+        out.extend_from_slice(word(rng, LINE_ENDS));
     }
     out
 }
