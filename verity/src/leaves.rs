@@ -49,12 +49,7 @@ where
                 let filled = valid.saturating_sub(start).min(chunk.len());
                 source.read_at(&mut chunk[..filled], offset + start as u64)?;
                 chunk[filled..].fill(0);
-                for (block, digest) in chunk
-                    .chunks_exact(block_size)
-                    .zip(out.chunks_exact_mut(digest_len))
-                {
-                    hasher.hash_into(block, digest);
-                }
+                hasher.hash_blocks(chunk, block_size, out);
                 Ok(())
             })?;
         sink(out)?;

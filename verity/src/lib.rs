@@ -18,6 +18,7 @@ mod hex_arg;
 mod leaves;
 mod random;
 pub mod raw;
+mod sha256x8;
 mod source;
 mod tree;
 

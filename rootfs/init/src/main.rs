@@ -1,1 +1,49 @@
-fn main() {}
+//! The appliance's PID 1: mounts the pseudo filesystems, reports the IPE state, then starts the
+//! services listed in `/etc/appliance/services` and reaps orphans forever.
+
+mod mounts;
+mod services;
+
+fn main() {
+    if std::process::id() != 1 {
+        eprintln!("init: must run as PID 1; it is started by the kernel");
+        std::process::exit(2);
+    }
+    mounts::mount_all();
+    set_hostname();
+    report_ipe();
+    let specs = services::load(services::CONFIG);
+    services::supervise(specs);
+}
+
+fn set_hostname() {
+    if let Ok(name) = std::fs::read_to_string("/etc/hostname") {
+        if let Err(error) = rustix::system::sethostname(name.trim().as_bytes()) {
+            eprintln!("init: sethostname: {error}");
+        }
+    }
+}
+
+/// Prints whether IPE enforces and which policy is active, for the console and the tests.
+fn report_ipe() {
+    const IPE: &str = "/sys/kernel/security/ipe";
+    let read = |path: &str| std::fs::read_to_string(path).map(|text| text.trim().to_owned());
+    let Ok(enforce) = read(&format!("{IPE}/enforce")) else {
+        eprintln!("init: IPE is not active (no {IPE})");
+        return;
+    };
+    let active = std::fs::read_dir(format!("{IPE}/policies"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|dir| read(&format!("{}/active", dir.display())).is_ok_and(|a| a == "1"));
+    match active {
+        Some(dir) => {
+            let name = read(&format!("{}/name", dir.display())).unwrap_or_default();
+            let version = read(&format!("{}/version", dir.display())).unwrap_or_default();
+            eprintln!("init: IPE enforce={enforce}, active policy {name} {version}");
+        }
+        None => eprintln!("init: IPE enforce={enforce}, no active policy"),
+    }
+}

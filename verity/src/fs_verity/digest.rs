@@ -52,8 +52,14 @@ pub fn digest_file(path: &Path, params: &Params) -> Result<FileDigest, Error> {
 
 /// The digests of many files, computed in parallel across files (and within large ones),
 /// in the order given. Each result names its file on error.
-pub fn digest_files<P: AsRef<Path> + Sync>(paths: &[P], params: &Params) -> Vec<Result<FileDigest, Error>> {
-    paths.par_iter().map(|path| digest_file(path.as_ref(), params)).collect()
+pub fn digest_files<P: AsRef<Path> + Sync>(
+    paths: &[P],
+    params: &Params,
+) -> Vec<Result<FileDigest, Error>> {
+    paths
+        .par_iter()
+        .map(|path| digest_file(path.as_ref(), params))
+        .collect()
 }
 
 /// The fs-verity digest of `data`.

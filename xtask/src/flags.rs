@@ -1,0 +1,115 @@
+//! The command line: one definition for parsing and for `--help`.
+
+use clap::{Args, Parser, Subcommand};
+
+/// Builds sealed Linux appliances: a kernel with IPE, a dm-verity root filesystem and an IPE
+/// policy generated from exactly what was built; boots and tests them in QEMU.
+///
+/// Start with `cargo xtask image` to build the default appliance, then `cargo xtask run-qemu`
+/// to boot it, or `cargo xtask test` to prove in a guest that the policy is enforced.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version)]
+pub struct Cli {
+    /// More detail: -v shows each command run, -vv every line the kernel build prints.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Install the host tools and fetch the pinned inputs into the cache.
+    ///
+    /// Host tools come from Debian packages (as root they are installed with apt; otherwise the
+    /// exact command is printed). The kernel source, the Rust library source and bindgen go
+    /// into the cache ($APPLIANCE_CACHE, else $XDG_CACHE_HOME/ipe-appliance), never the system.
+    /// `image` runs this itself.
+    Setup,
+    /// Build the appliance from layers into target/appliance/<name>/.
+    ///
+    /// Writes bzImage, disk.img (erofs rootfs + dm-verity hash tree), policy.pol, cmdline.txt,
+    /// manifest.json (everything that went in, with hashes) and boot.json. Every stage is
+    /// cached by a hash of its inputs: an unchanged build finishes in well under a second, and
+    /// a change to the rootfs relinks the kernel (its boot policy) without recompiling it.
+    Image(ImageArgs),
+    /// Boot the built appliance in QEMU with its serial console on this terminal.
+    ///
+    /// Press Ctrl-A X to quit. Uses software emulation (TCG) unless a quick probe shows that
+    /// KVM boots this kernel.
+    RunQemu(RunArgs),
+    /// Run the unit tests, then the integration suite in QEMU guests.
+    ///
+    /// Builds the image first. Prints a result per case and a closing `N passed, N failed`
+    /// line, and exits non-zero on any failure.
+    Test(TestArgs),
+    /// Pin a Debian package at its current candidate version in packages.lock.
+    Lock(LockArgs),
+    /// Check IPE policy files exactly as Linux 6.12 IPE parses them.
+    Policy(crate::cmd::policy::PolicyArgs),
+    /// Manage the signing key and certificate.
+    Keys(crate::cmd::keys::KeysArgs),
+    /// Sign an IPE policy or an fs-verity digest (PKCS#7 the kernel accepts).
+    Sign(crate::cmd::sign::SignArgs),
+    /// dm-verity hash trees, byte-identical to `veritysetup format`.
+    Verity(crate::cmd::verity::VerityArgs),
+    /// fs-verity file digests, as `fsverity digest` prints them.
+    Fsverity(crate::cmd::fsverity::FsverityArgs),
+    /// Benchmarks against the reference tools, run in one go.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Our dm-verity and fs-verity against `veritysetup format` and `fsverity digest`.
+    Verity(crate::cmd::bench_verity::BenchVerityArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ImageArgs {
+    /// Layers in order, comma separated; later ones override earlier ones.
+    #[arg(long, value_delimiter = ',', default_value = "core,qemu-x86_64,firewall", env = "APPLIANCE_LAYERS")]
+    pub layers: Vec<String>,
+    /// The output folder's name under target/appliance/.
+    #[arg(long, default_value = "default")]
+    pub name: String,
+    /// Timestamp for every file in the rootfs, for reproducible images.
+    #[arg(long, env = "SOURCE_DATE_EPOCH", default_value_t = 0)]
+    pub source_date_epoch: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Which built image to boot, by its folder under target/appliance/.
+    #[arg(long, default_value = "default")]
+    pub name: String,
+    /// Force an accelerator instead of probing: tcg or kvm.
+    #[arg(long, value_parser = ["tcg", "kvm"])]
+    pub accel: Option<String>,
+    /// Extra kernel command-line arguments, appended.
+    #[arg(long)]
+    pub append: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    #[command(flatten)]
+    pub image: ImageArgs,
+    /// Skip the workspace's unit tests and run only the QEMU suite.
+    #[arg(long)]
+    pub integration_only: bool,
+    /// Seconds allowed for one guest to boot to its shell.
+    #[arg(long, default_value_t = 120)]
+    pub boot_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// Debian package names.
+    #[arg(required = true)]
+    pub packages: Vec<String>,
+    /// The suite to take each from.
+    #[arg(long, default_value = "bookworm")]
+    pub suite: String,
+}

@@ -1,0 +1,114 @@
+//! The `layer.toml` schema. Pure: parsing only, no file system access.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// One layer's manifest, `layers/<name>/layer.toml`. Every path is relative to the layer's folder.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LayerManifest {
+    /// One line saying what the layer is for.
+    pub description: String,
+    #[serde(default)]
+    pub kernel: KernelSection,
+    #[serde(default)]
+    pub packages: PackagesSection,
+    /// A folder whose tree is copied into the root filesystem; later layers overwrite earlier files.
+    pub overlay: Option<Spanned<String>>,
+    /// Rust binaries built from this workspace and installed into the root filesystem.
+    #[serde(default)]
+    pub binaries: Vec<Binary>,
+    #[serde(default)]
+    pub policy: PolicySection,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct KernelSection {
+    /// Kconfig fragments merged in layer order after `kernel-config/*.config`.
+    #[serde(default)]
+    pub fragments: Vec<Spanned<String>>,
+    /// Patches applied with `patch -p1` to the kernel source, in layer order.
+    #[serde(default)]
+    pub patches: Vec<Spanned<String>>,
+    /// Kernel command-line arguments, such as the console this hardware uses.
+    #[serde(default)]
+    pub cmdline: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PackagesSection {
+    /// Debian packages extracted into the root filesystem; each must be pinned in `packages.lock`.
+    #[serde(default)]
+    pub debian: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Binary {
+    /// The workspace package that builds it.
+    pub package: String,
+    /// The binary target's name within that package.
+    pub bin: String,
+    /// Absolute path inside the root filesystem.
+    pub install: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySection {
+    /// The IPE policy's `policy_name`; the last layer that sets it wins.
+    pub name: Option<Spanned<String>>,
+    /// Extra IPE rules, appended after the generated ones in layer order.
+    #[serde(default)]
+    pub rules: Vec<Spanned<String>>,
+}
+
+/// 1-based line of a byte offset, for error messages.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset)
+        .map_or(1, |before| before.matches('\n').count() + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_of_counts_from_one() {
+        let text = "a\nbb\nccc";
+        assert_eq!(line_of(text, 0), 1);
+        assert_eq!(line_of(text, 2), 2);
+        assert_eq!(line_of(text, 5), 3);
+    }
+
+    #[test]
+    fn parses_a_full_manifest() {
+        let text = r#"
+description = "demo"
+overlay = "files"
+[kernel]
+fragments = ["a.config"]
+[packages]
+debian = ["busybox-static"]
+[[binaries]]
+package = "appliance-init"
+bin = "init"
+install = "/sbin/init"
+[policy]
+name = "demo"
+rules = ["op=EXECUTE boot_verified=TRUE action=ALLOW"]
+"#;
+        let layer: LayerManifest = toml::from_str(text).unwrap();
+        assert_eq!(layer.kernel.fragments[0].get_ref(), "a.config");
+        assert_eq!(layer.binaries[0].install.get_ref(), "/sbin/init");
+        assert_eq!(layer.policy.name.unwrap().into_inner(), "demo");
+    }
+
+    #[test]
+    fn rejects_unknown_keys() {
+        let error = toml::from_str::<LayerManifest>("description = \"x\"\nfragmnts = []\n").unwrap_err();
+        assert!(error.to_string().contains("fragmnts"), "{error}");
+    }
+}

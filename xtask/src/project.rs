@@ -1,0 +1,46 @@
+//! Where things are: the checkout, its outputs, and the shared cache.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::cache::Cache;
+use crate::lockfile::{self, Lockfile};
+
+pub struct Project {
+    pub root: PathBuf,
+    pub cache: Cache,
+    pub lock: Lockfile,
+}
+
+impl Project {
+    pub fn discover() -> Result<Project> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .context("xtask has no parent directory")?
+            .to_path_buf();
+        let lock_path = root.join(lockfile::FILE_NAME);
+        let text = std::fs::read_to_string(&lock_path)
+            .with_context(|| format!("reading {}", lock_path.display()))?;
+        let lock = Lockfile::parse(&text).map_err(|error| {
+            let line = error
+                .span()
+                .map_or(1, |span| text[..span.start].matches('\n').count() + 1);
+            anyhow::anyhow!("{}:{line}: {}", lock_path.display(), error.message())
+        })?;
+        Ok(Project {
+            root,
+            cache: Cache::locate()?,
+            lock,
+        })
+    }
+
+    pub fn layers_dir(&self) -> PathBuf {
+        self.root.join("layers")
+    }
+
+    /// Build outputs of this checkout, under `target/` like every cargo output.
+    pub fn output_dir(&self, image: &str) -> PathBuf {
+        self.root.join("target").join("appliance").join(image)
+    }
+}

@@ -1,0 +1,68 @@
+//! `run-qemu`: boot a built image interactively, and the accelerator choice shared with tests.
+
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use appliance_qemu::{Accel, Machine};
+
+use crate::cache;
+use crate::exec::Tool;
+use crate::flags::RunArgs;
+use crate::project::Project;
+use crate::stages::image::{self, BootSpec};
+
+/// What the init prints once userspace runs; a guest that prints it has booted.
+pub const BOOTED_MARKER: &str = "init: IPE";
+
+pub fn machine(spec: &BootSpec, accel: Accel) -> Machine {
+    Machine {
+        kernel: spec.kernel.clone(),
+        disks: vec![spec.disk.clone()],
+        cmdline: spec.cmdline.clone(),
+        memory_mib: 512,
+        accel,
+    }
+}
+
+pub fn run(project: &Project, args: &RunArgs) -> Result<()> {
+    let mut spec = image::load_boot_spec(&project.output_dir(&args.name))?;
+    if let Some(extra) = &args.append {
+        spec.cmdline = format!("{} {extra}", spec.cmdline);
+    }
+    let accel = match args.accel.as_deref() {
+        Some("kvm") => Accel::Kvm,
+        Some(_) => Accel::Tcg,
+        None => choose_accel(project, &spec),
+    };
+    eprintln!("Booting {} ({accel:?}). Quit with Ctrl-A X.", spec.kernel.display());
+    let status = appliance_qemu::run_interactive(&machine(&spec, accel))?;
+    if !status.success() {
+        bail!("QEMU exited with {status}");
+    }
+    Ok(())
+}
+
+/// KVM only where a quick boot under it proves it works; the answer is kept per host kernel and
+/// QEMU version, because guests have been seen to hang or QEMU to assert under KVM.
+pub fn choose_accel(project: &Project, spec: &BootSpec) -> Accel {
+    if std::fs::File::options().read(true).write(true).open("/dev/kvm").is_err() {
+        return Accel::Tcg;
+    }
+    let qemu = Tool::new(appliance_qemu::machine::QEMU).arg("--version").output().unwrap_or_default();
+    let host = std::fs::read("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let key = cache::KeyHasher::default().input("qemu", qemu).input("host", host).finish();
+    let record = project.cache.path("kvm-probe").join(key);
+    let works = match std::fs::read_to_string(&record) {
+        Ok(answer) => answer == "works",
+        Err(_) => {
+            tracing::info!("probing whether KVM boots this appliance (once per host and QEMU version)");
+            let works = appliance_qemu::boots_to(&machine(spec, Accel::Kvm), BOOTED_MARKER, Duration::from_secs(20));
+            let answer = if works { "works" } else { "fails" };
+            if let Err(error) = cache::write_atomic(&record, answer.as_bytes()) {
+                tracing::warn!("could not record the KVM probe: {error:#}");
+            }
+            works
+        }
+    };
+    if works { Accel::Kvm } else { Accel::Tcg }
+}

@@ -1,0 +1,205 @@
+//! Stage `image`: runs the stages in order and writes the appliance into the output folder.
+//!
+//! setup → layers → packages + binaries → rootfs → verity → policy → kernel → outputs
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{kernel, policy, rootfs, setup, verity};
+use crate::cache;
+use crate::exec::Tool;
+use crate::layers;
+use crate::project::Project;
+
+/// What to build.
+pub struct ImageRequest {
+    /// Layer names in order; later layers override earlier ones.
+    pub layers: Vec<String>,
+    /// The output folder's name under `target/appliance/`.
+    pub name: String,
+    pub source_date_epoch: u64,
+}
+
+/// Everything needed to boot the appliance, written as `boot.json` in the output folder.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BootSpec {
+    pub kernel: PathBuf,
+    pub disk: PathBuf,
+    pub cmdline: String,
+    pub policy_name: String,
+    pub policy_version: String,
+    pub root_hash: String,
+}
+
+pub const BOOT_SPEC: &str = "boot.json";
+/// The build record inside the image; also what the tamper test corrupts.
+pub const BUILD_RECORD: &str = "/etc/appliance/build.json";
+const STATIC_TARGET: &str = "x86_64-unknown-linux-gnu";
+
+pub fn build(project: &Project, request: &ImageRequest) -> Result<BootSpec> {
+    let out_dir = project.output_dir(&request.name);
+    fs::create_dir_all(&out_dir)?;
+    let toolchain = setup::run(project)?;
+
+    let loaded = request
+        .layers
+        .iter()
+        .map(|name| layers::load(&project.layers_dir(), name))
+        .collect::<Result<Vec<_>, _>>()?;
+    let resolved = layers::resolve(&loaded, &|name| project.lock.get(name).is_some())?;
+    tracing::info!("layers: {}", resolved.names.join(" → "));
+
+    let mut debs = Vec::new();
+    let mut packages = Vec::new();
+    for name in &resolved.debian_packages {
+        let pin = project.lock.get(name).context("resolved a package that is not pinned")?;
+        debs.push(setup::fetch_deb(&project.cache, pin)?);
+        packages.push(pin.clone());
+    }
+    let binaries = build_binaries(project, &resolved)?;
+
+    let layer_hashes: Vec<_> = loaded
+        .iter()
+        .map(|layer| json!({"name": layer.name, "description": layer.manifest.description, "sha256": cache::sha256_hex(layer.manifest_text.as_bytes())}))
+        .collect();
+    let mut binary_hashes = Vec::new();
+    for (install, path) in &binaries {
+        binary_hashes.push(json!({"path": install, "sha256": cache::sha256_file(path)?}));
+    }
+    let record = json!({"layers": layer_hashes, "packages": packages_json(&packages), "binaries": binary_hashes});
+    let record_text = serde_json::to_string_pretty(&record)? + "\n";
+    cache::write_if_changed(&out_dir.join("build.json"), record_text.as_bytes())?;
+
+    let rootfs = rootfs::build(
+        &rootfs::RootfsInputs {
+            debs,
+            overlays: resolved.overlays.clone(),
+            binaries: binaries.clone(),
+            generated: vec![(BUILD_RECORD.to_owned(), record_text.clone().into_bytes())],
+            source_date_epoch: request.source_date_epoch,
+        },
+        &out_dir,
+    )?;
+    let verity = verity::format_cached(&rootfs.image, &rootfs.key, &out_dir.join("disk.img"))?;
+
+    let policy_name = resolved.policy_name.clone().unwrap_or_else(|| "appliance".to_owned());
+    let releases_path = project.root.join("policies/releases.toml");
+    let releases = fs::read_to_string(&releases_path).with_context(|| format!("reading {}", releases_path.display()))?;
+    let policy_version = policy::release_version(&releases, &policy_name).map_err(anyhow::Error::msg)?;
+    let policy_text = policy::generate(&policy::PolicyInputs {
+        name: &policy_name,
+        version: &policy_version,
+        rootfs_root_hash: &verity.root_hash,
+        layer_rules: &resolved.policy_rules,
+    });
+    cache::write_if_changed(&out_dir.join("policy.pol"), policy_text.as_bytes())?;
+
+    let mut fragments = kernel_config_fragments(&project.root)?;
+    fragments.extend(resolved.kernel_fragments.iter().cloned());
+    let kernel = kernel::build(
+        &project.cache,
+        &kernel::KernelInputs {
+            toolchain: &toolchain,
+            patches: resolved.kernel_patches.clone(),
+            fragments,
+            boot_policy: policy_text.clone(),
+        },
+    )?;
+    let bzimage = out_dir.join("bzImage");
+    if cache::sha256_file(&bzimage).ok() != Some(cache::sha256_file(&kernel.bzimage)?) {
+        cache::write_atomic(&bzimage, &fs::read(&kernel.bzimage)?)?;
+    }
+
+    let mut cmdline = resolved.kernel_cmdline.clone();
+    cmdline.extend([
+        "root=/dev/dm-0".to_owned(),
+        "ro".to_owned(),
+        "rootfstype=erofs".to_owned(),
+        "dm-mod.waitfor=/dev/vda".to_owned(),
+        format!("dm-mod.create=\"{}\"", verity.dm_table("/dev/vda")),
+        "init=/sbin/init".to_owned(),
+        "panic=-1".to_owned(),
+    ]);
+    let spec = BootSpec {
+        kernel: bzimage,
+        disk: verity.disk.clone(),
+        cmdline: cmdline.join(" "),
+        policy_name,
+        policy_version,
+        root_hash: verity.root_hash.clone(),
+    };
+    let manifest = json!({
+        "layers": record["layers"],
+        "packages": record["packages"],
+        "binaries": record["binaries"],
+        "kernel": {
+            "version": toolchain.kernel_version,
+            "key": kernel.key,
+            "config_sha256": cache::sha256_file(&kernel.config)?,
+            "bzimage_sha256": cache::sha256_file(&spec.kernel)?,
+        },
+        "rootfs": {"erofs_sha256": cache::sha256_file(&rootfs.image)?, "key": rootfs.key},
+        "verity": verity,
+        "policy": {"name": spec.policy_name, "version": spec.policy_version, "sha256": cache::sha256_hex(policy_text.as_bytes())},
+        "cmdline": spec.cmdline,
+        "source_date_epoch": request.source_date_epoch,
+    });
+    cache::write_if_changed(&out_dir.join("manifest.json"), (serde_json::to_string_pretty(&manifest)? + "\n").as_bytes())?;
+    cache::write_if_changed(&out_dir.join("cmdline.txt"), (spec.cmdline.clone() + "\n").as_bytes())?;
+    cache::write_if_changed(&out_dir.join(BOOT_SPEC), serde_json::to_string_pretty(&spec)?.as_bytes())?;
+    tracing::info!("image: {} (root hash {})", out_dir.display(), &spec.root_hash[..16]);
+    Ok(spec)
+}
+
+fn packages_json(packages: &[crate::lockfile::PinnedPackage]) -> serde_json::Value {
+    packages
+        .iter()
+        .map(|p| json!({"name": p.name, "version": p.version, "sha256": p.sha256}))
+        .collect()
+}
+
+/// `kernel-config/*.config`, sorted by name.
+fn kernel_config_fragments(root: &Path) -> Result<Vec<PathBuf>> {
+    let dir = root.join("kernel-config");
+    let mut fragments: Vec<PathBuf> = fs::read_dir(&dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "config"))
+        .collect();
+    fragments.sort();
+    Ok(fragments)
+}
+
+/// Builds the layers' workspace binaries statically, so that the image needs no libc.
+fn build_binaries(project: &Project, resolved: &layers::ResolvedLayers) -> Result<Vec<(String, PathBuf)>> {
+    if resolved.binaries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut cargo = Tool::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args(["build", "--quiet", "--release", "--target", STATIC_TARGET])
+        .current_dir(&project.root)
+        .env(format!("CARGO_TARGET_{}_RUSTFLAGS", STATIC_TARGET.to_uppercase().replace('-', "_")), "-C target-feature=+crt-static");
+    for binary in resolved.binaries.values() {
+        cargo = cargo.args(["--package", &binary.package, "--bin", &binary.bin]);
+    }
+    tracing::info!("binaries: building {}", resolved.binaries.values().map(|b| b.bin.as_str()).collect::<Vec<_>>().join(" "));
+    cargo.run()?;
+    let release = project.root.join("target").join(STATIC_TARGET).join("release");
+    Ok(resolved
+        .binaries
+        .iter()
+        .map(|(install, binary)| (install.clone(), release.join(&binary.bin)))
+        .collect())
+}
+
+/// Reads the boot spec of a built image.
+pub fn load_boot_spec(out_dir: &Path) -> Result<BootSpec> {
+    let path = out_dir.join(BOOT_SPEC);
+    let text = fs::read_to_string(&path).with_context(|| format!("{} not found: build the image first with `cargo xtask image`", path.display()))?;
+    Ok(serde_json::from_str(&text)?)
+}

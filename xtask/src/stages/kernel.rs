@@ -1,0 +1,224 @@
+//! Stage `kernel`: patch the source, merge the config, check it, and build `bzImage` with
+//! `LLVM=1` and Rust. Build trees persist in the cache so that a change rebuilds incrementally.
+//!
+//! Keys: the *tree* key hashes the kernel version and the patches (one source and object tree
+//! each); the *config* key adds the fragments and toolchain versions (one checked `.config`);
+//! the *image* key adds the final `.config` and the boot policy (one `bzImage`).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use super::kconfig;
+use super::setup::Toolchain;
+use crate::cache::{self, Cache, KeyHasher};
+use crate::exec::Tool;
+
+pub struct KernelInputs<'a> {
+    pub toolchain: &'a Toolchain,
+    pub patches: Vec<PathBuf>,
+    /// `kernel-config/*.config` then the layers' fragments, in merge order.
+    pub fragments: Vec<PathBuf>,
+    /// The IPE policy compiled in as `CONFIG_IPE_BOOT_POLICY`.
+    pub boot_policy: String,
+}
+
+pub struct KernelOutput {
+    pub bzimage: PathBuf,
+    pub config: PathBuf,
+    pub key: String,
+}
+
+struct BuildTree {
+    dir: PathBuf,
+}
+
+impl BuildTree {
+    fn src(&self) -> PathBuf {
+        self.dir.join("src")
+    }
+    fn obj(&self) -> PathBuf {
+        self.dir.join("obj")
+    }
+    /// A fixed path per tree, so that a new policy changes a file, not the `.config`.
+    fn boot_policy(&self) -> PathBuf {
+        self.dir.join("boot_policy.pol")
+    }
+}
+
+pub fn build(cache: &Cache, inputs: &KernelInputs) -> Result<KernelOutput> {
+    let tree = prepare_tree(cache, inputs)?;
+    let toolchain_versions = toolchain_versions(inputs.toolchain)?;
+    let mut fragments = Vec::new();
+    for path in &inputs.fragments {
+        let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        fragments.push((path.clone(), text));
+    }
+    let generated_path = tree.dir.join("generated.config");
+    fragments.push((generated_path, format!("CONFIG_IPE_BOOT_POLICY=\"{}\"\n", tree.boot_policy().display())));
+
+    let mut config_key = KeyHasher::default();
+    config_key.input("tree", tree.dir.to_string_lossy().as_bytes()).input("toolchain", &toolchain_versions);
+    for (path, text) in &fragments {
+        config_key.input(&path.to_string_lossy(), text);
+    }
+    let config_path = tree.dir.join("configs").join(format!("{}.config", config_key.finish()));
+    if !config_path.is_file() {
+        let _lock = cache.lock("kernel-config")?;
+        let config = merge_config(inputs.toolchain, &tree, &fragments)?;
+        cache::write_atomic(&config_path, config.as_bytes())?;
+    }
+    let config = fs::read_to_string(&config_path)?;
+
+    let key = KeyHasher::default()
+        .input("config-key", config_key.finish())
+        .input("config", &config)
+        .input("boot-policy", &inputs.boot_policy)
+        .finish();
+    let image_dir = tree.dir.join("images").join(&key);
+    let bzimage = image_dir.join("bzImage");
+    if !bzimage.is_file() {
+        let _lock = cache.lock(&format!("kernel-{}", tree.dir.file_name().unwrap_or_default().to_string_lossy()))?;
+        cache::write_if_changed(&tree.boot_policy(), inputs.boot_policy.as_bytes())?;
+        cache::write_if_changed(&tree.obj().join(".config"), config.as_bytes())?;
+        make(inputs.toolchain, &tree, &["bzImage"])?;
+        let built = fs::read(tree.obj().join("arch/x86/boot/bzImage"))?;
+        cache::write_atomic(&bzimage, &built)?;
+        cache::write_atomic(&image_dir.join("config"), config.as_bytes())?;
+    } else {
+        tracing::info!("kernel: up to date ({})", &key[..16]);
+    }
+    Ok(KernelOutput {
+        bzimage,
+        config: config_path,
+        key,
+    })
+}
+
+/// The source tree with patches applied, made once per patch set from hard links to the
+/// pristine source (patch replaces the files it changes, so the pristine tree stays intact).
+fn prepare_tree(cache: &Cache, inputs: &KernelInputs) -> Result<BuildTree> {
+    let mut key = KeyHasher::default();
+    for patch in &inputs.patches {
+        let text = fs::read(patch).with_context(|| format!("reading {}", patch.display()))?;
+        key.input(&patch.file_name().unwrap_or_default().to_string_lossy(), text);
+    }
+    let tree_key = &key.finish()[..16];
+    let tree = BuildTree {
+        dir: cache.path("kernel").join(format!("{}-{tree_key}", inputs.toolchain.kernel_version)),
+    };
+    if tree.src().join("Makefile").is_file() {
+        return Ok(tree);
+    }
+    let _lock = cache.lock("kernel-tree")?;
+    if tree.src().join("Makefile").is_file() {
+        return Ok(tree);
+    }
+    tracing::info!("kernel: preparing the source tree {}", tree.src().display());
+    let staging = cache::staging_dir_for(&tree.src())?;
+    let staged = staging.path().join("linux");
+    Tool::new("cp").arg("-al").arg(&inputs.toolchain.kernel_source).arg(&staged).run()?;
+    for patch in &inputs.patches {
+        tracing::info!("kernel: applying {}", patch.display());
+        Tool::new("patch")
+            .args(["-p1", "--forward", "--batch", "-i"])
+            .arg(patch)
+            .current_dir(&staged)
+            .run()
+            .with_context(|| format!("{} does not apply to Linux {}; rebase it", patch.display(), inputs.toolchain.kernel_version))?;
+    }
+    fs::create_dir_all(&tree.dir)?;
+    fs::rename(&staged, tree.src())?;
+    fs::create_dir_all(tree.obj())?;
+    Ok(tree)
+}
+
+fn toolchain_versions(toolchain: &Toolchain) -> Result<String> {
+    let mut text = String::new();
+    for (program, arg) in [(Path::new("rustc"), "-vV"), (Path::new("clang"), "--version"), (toolchain.bindgen.as_path(), "--version")] {
+        text.push_str(&String::from_utf8_lossy(&Tool::new(program).arg(arg).output()?));
+    }
+    text.push_str(&toolchain.rust_lib_src.to_string_lossy());
+    Ok(text)
+}
+
+fn make_tool(toolchain: &Toolchain, src: &Path, obj: &Path) -> Tool {
+    Tool::new("make")
+        .current_dir(src)
+        .arg(format!("O={}", obj.display()))
+        .arg("LLVM=1")
+        .arg(format!("BINDGEN={}", toolchain.bindgen.display()))
+        .env("RUST_LIB_SRC", &toolchain.rust_lib_src)
+        .env("KBUILD_BUILD_USER", "appliance")
+        .env("KBUILD_BUILD_HOST", "builder")
+}
+
+/// tinyconfig, then each fragment appended in order, then olddefconfig; every request checked.
+fn merge_config(toolchain: &Toolchain, tree: &BuildTree, fragments: &[(PathBuf, String)]) -> Result<String> {
+    let scratch = tree.dir.join("config-scratch");
+    fs::create_dir_all(&scratch)?;
+    tracing::info!("kernel: merging {} config fragments over tinyconfig", fragments.len());
+    make_tool(toolchain, &tree.src(), &scratch).arg("-s").arg("tinyconfig").run()?;
+    let mut merged = fs::read_to_string(scratch.join(".config"))?;
+    let mut requests = Vec::new();
+    for (path, text) in fragments {
+        requests.extend(kconfig::parse_fragment(path, text).map_err(anyhow::Error::msg)?);
+        merged.push_str(text);
+        merged.push('\n');
+    }
+    fs::write(scratch.join(".config"), merged)?;
+    make_tool(toolchain, &tree.src(), &scratch).arg("-s").arg("olddefconfig").run()?;
+    let config = fs::read_to_string(scratch.join(".config"))?;
+    let values = kconfig::parse_config(&config);
+    let dropped = kconfig::dropped(&requests, &values);
+    if !dropped.is_empty() {
+        let deps = kconfig::dependencies(&kconfig_texts(&tree.src()));
+        let lines: Vec<String> = dropped
+            .iter()
+            .map(|request| {
+                format!(
+                    "  {}:{}: CONFIG_{}={} became {}: {}",
+                    request.file.display(),
+                    request.line,
+                    request.symbol,
+                    request.value,
+                    values.get(&request.symbol).map_or("unset", String::as_str),
+                    kconfig::explain(&request.symbol, &deps, &values)
+                )
+            })
+            .collect();
+        bail!("kernel config: {} requested option(s) did not take effect:\n{}", dropped.len(), lines.join("\n"));
+    }
+    Ok(config)
+}
+
+fn kconfig_texts(src: &Path) -> Vec<String> {
+    walkdir::WalkDir::new(src)
+        .into_iter()
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with("Kconfig") && entry.file_type().is_file())
+        .filter_map(|entry| fs::read_to_string(entry.path()).ok())
+        .collect()
+}
+
+fn make(toolchain: &Toolchain, tree: &BuildTree, targets: &[&str]) -> Result<()> {
+    let jobs = std::thread::available_parallelism().map_or(2, usize::from);
+    tracing::info!("kernel: building {} in {} with {jobs} jobs (a clean build takes about 15 minutes on 2 cores)", targets.join(" "), tree.obj().display());
+    let mut steps = 0usize;
+    let started = std::time::Instant::now();
+    make_tool(toolchain, &tree.src(), &tree.obj())
+        .arg(format!("-j{jobs}"))
+        .args(targets)
+        .run_streaming(|line| {
+            tracing::debug!(target: "kbuild", "{line}");
+            if line.starts_with("  ") {
+                steps += 1;
+                if steps % 500 == 0 {
+                    tracing::info!("kernel: {steps} steps, {}s, at {}", started.elapsed().as_secs(), line.trim());
+                }
+            }
+        })?;
+    tracing::info!("kernel: built in {}s ({steps} steps)", started.elapsed().as_secs());
+    Ok(())
+}

@@ -1,0 +1,362 @@
+//! Stage `setup`: host tools from Debian packages, and the pinned inputs (kernel source, Rust
+//! standard library source, bindgen) in the shared cache. Idempotent and quick when done.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail, ensure};
+
+use super::apt_sources::{self, Mirrors, Profile};
+use crate::cache::{self, Cache};
+use crate::exec::Tool;
+use crate::lockfile::PinnedPackage;
+use crate::project::Project;
+
+/// Debian packages the build runs, from bookworm.
+const HOST_PACKAGES: &[&str] = &[
+    "clang", "lld", "llvm", "libclang-dev", "make", "flex", "bison", "bc", "libelf-dev",
+    "libssl-dev", "libc6-dev", "patch", "xz-utils", "cpio", "e2fsprogs", "erofs-utils",
+    "cryptsetup-bin", "fsverity", "openssl",
+];
+/// QEMU must match the installed qemu-utils, which comes from bookworm-backports.
+const QEMU_PACKAGE: &str = "qemu-system-x86";
+const QEMU_UTILS: &str = "qemu-utils";
+const BINDGEN_VERSION: &str = "0.73.2";
+const KERNEL_SOURCE_PACKAGE: &str = "linux-source-6.12";
+const RUST_SRC_PACKAGE: &str = "rust-src";
+
+/// What later stages need from setup.
+#[derive(Debug, Clone)]
+pub struct Toolchain {
+    /// The pristine kernel source tree.
+    pub kernel_source: PathBuf,
+    /// Upstream kernel version, such as `6.12.117`.
+    pub kernel_version: String,
+    /// `library/` of the Rust source matching the active rustc, for `RUST_LIB_SRC`.
+    pub rust_lib_src: PathBuf,
+    pub bindgen: PathBuf,
+}
+
+pub fn run(project: &Project) -> Result<Toolchain> {
+    ensure_host_packages(&project.cache)?;
+    let kernel_pin = pin(project, KERNEL_SOURCE_PACKAGE)?;
+    let rust_pin = pin(project, RUST_SRC_PACKAGE)?;
+    check_rust_src_matches_rustc(&rust_pin)?;
+    Ok(Toolchain {
+        kernel_version: upstream_version(&kernel_pin.version),
+        kernel_source: ensure_kernel_source(&project.cache, kernel_pin)?,
+        rust_lib_src: ensure_rust_src(&project.cache, rust_pin)?,
+        bindgen: ensure_bindgen(&project.cache)?,
+    })
+}
+
+fn pin<'a>(project: &'a Project, name: &str) -> Result<&'a PinnedPackage> {
+    project
+        .lock
+        .get(name)
+        .with_context(|| format!("packages.lock pins no `{name}`; add it with `cargo xtask lock {name}`"))
+}
+
+/// `6.12.117-1~deb12u1` → `6.12.117`.
+fn upstream_version(debian_version: &str) -> String {
+    let without_epoch = debian_version.split_once(':').map_or(debian_version, |(_, v)| v);
+    without_epoch.split(['-', '+']).next().unwrap_or(without_epoch).to_owned()
+}
+
+fn installed_versions(packages: &[&str]) -> Vec<Option<String>> {
+    packages
+        .iter()
+        .map(|package| {
+            Tool::new("dpkg-query")
+                .args(["-W", "-f", "${Status}|${Version}", package])
+                .output()
+                .ok()
+                .and_then(|out| {
+                    let text = String::from_utf8_lossy(&out).into_owned();
+                    let (status, version) = text.split_once('|')?;
+                    status.ends_with(" installed").then(|| version.to_owned())
+                })
+        })
+        .collect()
+}
+
+fn ensure_host_packages(cache: &Cache) -> Result<()> {
+    let mut names: Vec<&str> = HOST_PACKAGES.to_vec();
+    names.extend([QEMU_UTILS, QEMU_PACKAGE]);
+    let versions = installed_versions(&names);
+    let missing: Vec<&str> = HOST_PACKAGES
+        .iter()
+        .zip(&versions)
+        .filter(|(_, version)| version.is_none())
+        .map(|(name, _)| *name)
+        .collect();
+    let qemu_utils = versions[HOST_PACKAGES.len()].clone();
+    let qemu_wanted = qemu_utils.clone().unwrap_or_else(|| "1:10.0.2+ds-2+deb13u1~bpo12+1".to_owned());
+    let qemu_ok = versions[HOST_PACKAGES.len() + 1].as_deref() == Some(qemu_wanted.as_str());
+    if missing.is_empty() && qemu_ok {
+        return Ok(());
+    }
+    let host = AptConfig::prepare(cache, Profile::Host)?;
+    let mut install = host.apt_get();
+    install = install.args(["install", "-y", "-q", "--no-install-recommends"]).args(&missing);
+    let mut qemu_install = host.apt_get().args(["install", "-y", "-q", "--no-install-recommends", "-t", "bookworm-backports"]);
+    qemu_install = qemu_install.arg(format!("{QEMU_PACKAGE}={qemu_wanted}"));
+    if qemu_utils.is_none() {
+        qemu_install = qemu_install.arg(format!("{QEMU_UTILS}={qemu_wanted}"));
+    }
+    if !is_root() {
+        bail!(
+            "missing host packages: {}{}.\nInstall them as root with a private apt configuration \
+             (it leaves /etc/apt as it is), then run this again:\n  sudo {}",
+            missing.join(" "),
+            if qemu_ok { String::new() } else { format!(" {QEMU_PACKAGE}={qemu_wanted}") },
+            host.describe_install(&missing, &qemu_wanted)
+        );
+    }
+    tracing::info!("installing host packages: {} {QEMU_PACKAGE}", missing.join(" "));
+    host.update()?;
+    if !missing.is_empty() {
+        install.env("DEBIAN_FRONTEND", "noninteractive").run()?;
+    }
+    if !qemu_ok {
+        qemu_install.env("DEBIAN_FRONTEND", "noninteractive").run()?;
+    }
+    Ok(())
+}
+
+fn is_root() -> bool {
+    Tool::new("id").arg("-u").output().is_ok_and(|out| out.trim_ascii() == b"0")
+}
+
+/// An apt configuration of our own: its sources list, package lists and archive cache live in
+/// the project's cache; the system's dpkg database is used only for installing host tools.
+struct AptConfig {
+    dir: PathBuf,
+}
+
+impl AptConfig {
+    fn prepare(cache: &Cache, profile: Profile) -> Result<AptConfig> {
+        let dir = cache.path("apt").join(profile.name());
+        fs::create_dir_all(dir.join("lists/partial"))?;
+        fs::create_dir_all(dir.join("archives/partial"))?;
+        fs::create_dir_all(dir.join("parts"))?;
+        let mirrors = system_mirrors()?;
+        cache::write_if_changed(&dir.join("sources.list"), apt_sources::sources_list(&mirrors, profile).as_bytes())?;
+        Ok(AptConfig { dir })
+    }
+
+    fn options(&self) -> Vec<String> {
+        let d = self.dir.display();
+        vec![
+            format!("-oDir::Etc::SourceList={d}/sources.list"),
+            format!("-oDir::Etc::SourceParts={d}/parts"),
+            format!("-oDir::State::Lists={d}/lists"),
+            format!("-oDir::Cache::Archives={d}/archives"),
+            "-oDir::Cache::pkgcache=".to_owned(),
+            "-oDir::Cache::srcpkgcache=".to_owned(),
+            // Our cache directories belong to the invoking user, not to `_apt`.
+            "-oAPT::Sandbox::User=root".to_owned(),
+        ]
+    }
+
+    fn apt_get(&self) -> Tool {
+        Tool::new("apt-get").args(self.options())
+    }
+
+    fn describe_install(&self, missing: &[&str], qemu_version: &str) -> String {
+        let options = self.options().join(" ");
+        format!(
+            "apt-get {options} update && apt-get {options} install --no-install-recommends {} && apt-get {options} install --no-install-recommends -t bookworm-backports {QEMU_PACKAGE}={qemu_version}",
+            missing.join(" ")
+        )
+    }
+
+    fn update(&self) -> Result<()> {
+        tracing::info!("updating the package lists of {}", self.dir.display());
+        self.apt_get().args(["update", "-q"]).run()
+    }
+
+    fn has_lists(&self) -> bool {
+        fs::read_dir(self.dir.join("lists")).is_ok_and(|entries| entries.flatten().any(|e| e.path().is_file()))
+    }
+
+    /// Downloads one exact version into `dir` and returns the file.
+    fn download(&self, package: &PinnedPackage, dir: &Path) -> Result<PathBuf> {
+        if !self.has_lists() {
+            self.update()?;
+        }
+        let spec = format!("{}={}", package.name, package.version);
+        let attempt = || self.apt_get().args(["download", "-q", &spec]).current_dir(dir).run();
+        if attempt().is_err() {
+            // Lists go stale as suites move on; refresh once and retry.
+            self.update()?;
+            attempt()?;
+        }
+        let mut debs = fs::read_dir(dir)?
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "deb"));
+        debs.next().with_context(|| format!("apt-get download {spec} produced no .deb"))
+    }
+}
+
+fn system_mirrors() -> Result<Mirrors> {
+    if let (Ok(archive), Ok(security)) = (std::env::var("APPLIANCE_DEBIAN_MIRROR"), std::env::var("APPLIANCE_DEBIAN_SECURITY_MIRROR")) {
+        return Ok(Mirrors { archive, security });
+    }
+    let mut texts = Vec::new();
+    texts.extend(fs::read_to_string("/etc/apt/sources.list").ok());
+    for entry in fs::read_dir("/etc/apt/sources.list.d").into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|ext| ext == "list" || ext == "sources") {
+            texts.extend(fs::read_to_string(path).ok());
+        }
+    }
+    apt_sources::find_mirrors(&texts).context(
+        "could not find the bookworm and bookworm-security mirrors in /etc/apt; \
+         set APPLIANCE_DEBIAN_MIRROR and APPLIANCE_DEBIAN_SECURITY_MIRROR",
+    )
+}
+
+/// The verified .deb for a pinned package, downloading it on first use.
+pub fn fetch_deb(cache: &Cache, package: &PinnedPackage) -> Result<PathBuf> {
+    let path = cache.path("debs").join(format!("{}.deb", package.sha256));
+    if path.is_file() {
+        return Ok(path);
+    }
+    let _lock = cache.lock("debs")?;
+    if path.is_file() {
+        return Ok(path);
+    }
+    tracing::info!("downloading {} {}", package.name, package.version);
+    let apt = AptConfig::prepare(cache, Profile::Pinned)?;
+    let scratch = cache::staging_dir_for(&path)?;
+    let downloaded = apt.download(package, scratch.path())?;
+    let actual = cache::sha256_file(&downloaded)?;
+    ensure!(
+        actual == package.sha256,
+        "{} {}: sha256 is {actual}, but packages.lock pins {}; if the archive really changed, re-pin it with `cargo xtask lock {}`",
+        package.name,
+        package.version,
+        package.sha256,
+        package.name
+    );
+    fs::rename(&downloaded, &path)?;
+    Ok(path)
+}
+
+/// Downloads the current candidate of `name` and returns its pin, for `cargo xtask lock`.
+pub fn pin_candidate(cache: &Cache, name: &str, suite: &str) -> Result<(PinnedPackage, PathBuf)> {
+    let apt = AptConfig::prepare(cache, Profile::Pinned)?;
+    apt.update()?;
+    let scratch = tempfile::tempdir()?;
+    let spec = format!("{name}/{suite}");
+    apt.apt_get().args(["download", "-q", &spec]).current_dir(scratch.path()).run()?;
+    let deb = fs::read_dir(scratch.path())?
+        .flatten()
+        .map(|entry| entry.path())
+        .next()
+        .with_context(|| format!("apt-get download {spec} produced nothing"))?;
+    let version = Tool::new("dpkg-deb").args(["-f"]).arg(&deb).arg("Version").output()?;
+    let pin = PinnedPackage {
+        name: name.to_owned(),
+        version: String::from_utf8_lossy(&version).trim().to_owned(),
+        suite: suite.to_owned(),
+        sha256: cache::sha256_file(&deb)?,
+    };
+    let kept = cache.path("debs").join(format!("{}.deb", pin.sha256));
+    fs::create_dir_all(cache.path("debs"))?;
+    fs::copy(&deb, &kept)?;
+    Ok((pin, kept))
+}
+
+/// Extracts `member` of a .deb's data tarball into `into`, stripping `strip` leading components.
+fn extract_from_deb(deb: &Path, into: &Path, tar_args: &[&str]) -> Result<()> {
+    let script = r#"dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" "${@:3}""#;
+    Tool::new("bash")
+        .args(["-o", "pipefail", "-c", script, "extract"])
+        .arg(deb)
+        .arg(into)
+        .args(tar_args)
+        .run()
+}
+
+fn ensure_kernel_source(cache: &Cache, pin: &PinnedPackage) -> Result<PathBuf> {
+    let target = cache.path("src").join(format!("linux-{}", upstream_version(&pin.version)));
+    if target.join("Makefile").is_file() {
+        return Ok(target);
+    }
+    let deb = fetch_deb(cache, pin)?;
+    let _lock = cache.lock("kernel-source")?;
+    if target.join("Makefile").is_file() {
+        return Ok(target);
+    }
+    tracing::info!("extracting the kernel source to {} (about a minute)", target.display());
+    let staging = cache::staging_dir_for(&target)?;
+    let script = r#"dpkg-deb --fsys-tarfile "$1" | tar -xO --wildcards './usr/src/linux-source-*.tar.xz' | tar -xJ --strip-components=1 -C "$2""#;
+    Tool::new("bash").args(["-o", "pipefail", "-c", script, "extract"]).arg(&deb).arg(staging.path()).run()?;
+    cache::promote_dir(staging, &target)?;
+    Ok(target)
+}
+
+fn ensure_rust_src(cache: &Cache, pin: &PinnedPackage) -> Result<PathBuf> {
+    let target = cache.path("rust-src").join(upstream_version(&pin.version));
+    let library = target.join("library");
+    if library.join("core/src/lib.rs").is_file() {
+        return Ok(library);
+    }
+    let deb = fetch_deb(cache, pin)?;
+    let staging = cache::staging_dir_for(&target)?;
+    let member = format!("./usr/src/rustc-{}/library", upstream_version(&pin.version));
+    extract_from_deb(&deb, staging.path(), &["--strip-components=4", &member])?;
+    cache::promote_dir(staging, &target)?;
+    Ok(library)
+}
+
+/// The kernel's Rust must use the library source of exactly the rustc that compiles it.
+fn check_rust_src_matches_rustc(pin: &PinnedPackage) -> Result<()> {
+    let rustc = Tool::new("rustc").arg("--version").output()?;
+    let rustc = String::from_utf8_lossy(&rustc);
+    let wanted = upstream_version(&pin.version);
+    ensure!(
+        rustc.split_whitespace().nth(1) == Some(wanted.as_str()),
+        "the active {} does not match the pinned rust-src {wanted}; the kernel's Rust needs both \
+         to be the same version: pin the matching rust-src in packages.lock",
+        rustc.trim()
+    );
+    Ok(())
+}
+
+fn ensure_bindgen(cache: &Cache) -> Result<PathBuf> {
+    let root = cache.path("tools");
+    let bindgen = root.join("bin/bindgen");
+    let version_ok = |path: &Path| {
+        Tool::new(path).arg("--version").output().is_ok_and(|out| {
+            String::from_utf8_lossy(&out).split_whitespace().nth(1) == Some(BINDGEN_VERSION)
+        })
+    };
+    if bindgen.is_file() && version_ok(&bindgen) {
+        return Ok(bindgen);
+    }
+    let _lock = cache.lock("tools")?;
+    tracing::info!("installing bindgen-cli {BINDGEN_VERSION} into {} (a few minutes)", root.display());
+    Tool::new("cargo")
+        .args(["install", "--locked", "--root"])
+        .arg(&root)
+        .arg(format!("bindgen-cli@{BINDGEN_VERSION}"))
+        .run()?;
+    ensure!(version_ok(&bindgen), "{} does not report version {BINDGEN_VERSION}", bindgen.display());
+    Ok(bindgen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::upstream_version;
+
+    #[test]
+    fn upstream_version_drops_epoch_and_debian_revision() {
+        assert_eq!(upstream_version("6.12.117-1~deb12u1"), "6.12.117");
+        assert_eq!(upstream_version("1.95.0+dfsg1-2~bpo13+1"), "1.95.0");
+        assert_eq!(upstream_version("1:1.35.0-4+deb12u1+b1"), "1.35.0");
+    }
+}
