@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use sha2::{Digest as _, Sha256, Sha512};
 
-use crate::sha256x8::{LANES, Sha256x8};
+use crate::sha256_multi::{MAX_LANES, Sha256Multi};
 use crate::{Digest, Error};
 
 /// A hash algorithm supported for both dm-verity and fs-verity trees.
@@ -63,11 +63,11 @@ impl FromStr for HashAlgorithm {
 }
 
 /// Hashes `prefix || block` for many blocks, absorbing the prefix (the salt) only once,
-/// eight blocks at a time where the CPU allows (see [`Sha256x8`]).
+/// many blocks at a time where the CPU allows (see [`Sha256Multi`]).
 #[derive(Clone)]
 pub(crate) struct SaltedHasher {
     single: Single,
-    multi: Option<Sha256x8>,
+    multi: Option<Sha256Multi>,
 }
 
 #[derive(Clone)]
@@ -81,7 +81,7 @@ impl SaltedHasher {
         match algorithm {
             HashAlgorithm::Sha256 => Self {
                 single: Single::Sha256(Sha256::new_with_prefix(prefix)),
-                multi: Sha256x8::new(prefix),
+                multi: Sha256Multi::new(prefix),
             },
             HashAlgorithm::Sha512 => Self {
                 single: Single::Sha512(Sha512::new_with_prefix(prefix)),
@@ -115,19 +115,22 @@ impl SaltedHasher {
     pub(crate) fn hash_blocks(&self, data: &[u8], block_size: usize, out: &mut [u8]) {
         let mut done = 0;
         if let Some(multi) = &self.multi {
-            let group = block_size * LANES;
+            let lanes = multi.lanes();
+            let group = block_size * lanes;
             for (blocks, digests) in data
                 .chunks_exact(group)
-                .zip(out.chunks_exact_mut(32 * LANES))
+                .zip(out.chunks_exact_mut(32 * lanes))
             {
-                let mut lanes = [[0u8; 32]; LANES];
-                multi.hash(
-                    std::array::from_fn(|i| &blocks[i * block_size..][..block_size]),
-                    &mut lanes,
-                );
-                digests.copy_from_slice(lanes.as_flattened());
+                let mut out = [[0u8; 32]; MAX_LANES];
+                let views = std::array::from_fn(|i| {
+                    blocks
+                        .get(i * block_size..(i + 1) * block_size)
+                        .unwrap_or_default()
+                });
+                multi.hash(&views, &mut out);
+                digests.copy_from_slice(out[..lanes].as_flattened());
             }
-            done = data.len() / group * LANES;
+            done = data.len() / group * lanes;
         }
         let digest_len = self.digest_len();
         for (block, digest) in data

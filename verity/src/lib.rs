@@ -18,7 +18,7 @@ mod hex_arg;
 mod leaves;
 mod random;
 pub mod raw;
-mod sha256x8;
+mod sha256_multi;
 mod source;
 mod tree;
 
