@@ -12,13 +12,17 @@ use crate::machine::{Machine, QEMU};
 pub enum GuestError {
     #[error("could not start {QEMU}: {0}; install it with `cargo xtask setup`")]
     Spawn(std::io::Error),
-    #[error("timed out after {seconds}s waiting for {waiting_for:?}; the console's last lines:\n{tail}")]
+    #[error(
+        "timed out after {seconds}s waiting for {waiting_for:?}; the console's last lines:\n{tail}"
+    )]
     Timeout {
         waiting_for: String,
         seconds: u64,
         tail: String,
     },
-    #[error("the guest stopped while waiting for {waiting_for:?}; the console's last lines:\n{tail}")]
+    #[error(
+        "the guest stopped while waiting for {waiting_for:?}; the console's last lines:\n{tail}"
+    )]
     Exited { waiting_for: String, tail: String },
     #[error("writing to the guest's console: {0}")]
     Write(std::io::Error),
@@ -51,8 +55,14 @@ impl Guest {
             .stderr(Stdio::inherit())
             .spawn()
             .map_err(GuestError::Spawn)?;
-        let stdin = child.stdin.take().ok_or_else(|| GuestError::Spawn(std::io::Error::other("no stdin")))?;
-        let mut stdout = child.stdout.take().ok_or_else(|| GuestError::Spawn(std::io::Error::other("no stdout")))?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| GuestError::Spawn(std::io::Error::other("no stdin")))?;
+        let mut stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| GuestError::Spawn(std::io::Error::other("no stdout")))?;
         let (sender, bytes) = channel();
         std::thread::spawn(move || {
             let mut buffer = [0u8; 4096];
@@ -94,7 +104,9 @@ impl Guest {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             match self.bytes.recv_timeout(left) {
-                Ok(chunk) => self.transcript.push_str(&String::from_utf8_lossy(&chunk).replace('\r', "")),
+                Ok(chunk) => self
+                    .transcript
+                    .push_str(&String::from_utf8_lossy(&chunk).replace('\r', "")),
                 Err(RecvTimeoutError::Timeout) => {
                     return Err(GuestError::Timeout {
                         waiting_for: needle.to_owned(),
@@ -113,7 +125,9 @@ impl Guest {
     }
 
     pub fn send_line(&mut self, line: &str) -> Result<(), GuestError> {
-        self.stdin.write_all(format!("{line}\n").as_bytes()).map_err(GuestError::Write)?;
+        self.stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .map_err(GuestError::Write)?;
         self.stdin.flush().map_err(GuestError::Write)
     }
 
@@ -124,7 +138,9 @@ impl Guest {
         let n = self.commands;
         let begin = format!("@@B{n}@@");
         let end = format!("@@E{n}@@");
-        self.send_line(&format!("echo @@B$(({n}))@@; {command}; echo @@E$(({n}))@@ $?"))?;
+        self.send_line(&format!(
+            "echo @@B$(({n}))@@; {command}; echo @@E$(({n}))@@ $?"
+        ))?;
         self.wait_for(&format!("{begin}\n"), timeout)?;
         let body = self.wait_for(&end, timeout)?;
         let status_line = self.wait_for("\n", timeout)?;
@@ -148,7 +164,10 @@ impl Guest {
 
 /// Runs a guest with its console on this terminal until it powers off or Ctrl-A X.
 pub fn run_interactive(machine: &Machine) -> Result<std::process::ExitStatus, GuestError> {
-    Command::new(QEMU).args(machine.interactive_args()).status().map_err(GuestError::Spawn)
+    Command::new(QEMU)
+        .args(machine.interactive_args())
+        .status()
+        .map_err(GuestError::Spawn)
 }
 
 /// Whether `machine` reaches `marker` on its console within `timeout`: for probing KVM, under
@@ -168,8 +187,9 @@ fn is_kernel_message(line: &str) -> bool {
     let Some(rest) = line.strip_prefix('[') else {
         return false;
     };
-    rest.split_once(']')
-        .is_some_and(|(stamp, _)| !stamp.trim().is_empty() && stamp.trim().chars().all(|c| c.is_ascii_digit() || c == '.'))
+    rest.split_once(']').is_some_and(|(stamp, _)| {
+        !stamp.trim().is_empty() && stamp.trim().chars().all(|c| c.is_ascii_digit() || c == '.')
+    })
 }
 
 #[cfg(test)]

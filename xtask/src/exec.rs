@@ -56,7 +56,9 @@ impl Tool {
             .command
             .stdin(Stdio::null())
             .output()
-            .with_context(|| format!("could not start `{description}`: is it installed? Try `cargo xtask setup`"))?;
+            .with_context(|| {
+                format!("could not start `{description}`: is it installed? Try `cargo xtask setup`")
+            })?;
         if !output.status.success() {
             bail!(
                 "`{description}` failed ({}):\n{}",

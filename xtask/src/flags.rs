@@ -69,7 +69,12 @@ pub enum BenchCommand {
 #[derive(Debug, Args, Clone)]
 pub struct ImageArgs {
     /// Layers in order, comma separated; later ones override earlier ones.
-    #[arg(long, value_delimiter = ',', default_value = "core,qemu-x86_64,firewall", env = "APPLIANCE_LAYERS")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "core,qemu-x86_64,firewall",
+        env = "APPLIANCE_LAYERS"
+    )]
     pub layers: Vec<String>,
     /// The output folder's name under target/appliance/.
     #[arg(long, default_value = "default")]

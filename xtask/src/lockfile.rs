@@ -62,10 +62,16 @@ mod tests {
 
     #[test]
     fn the_committed_lock_parses_and_renders_unchanged() {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../packages.lock")).unwrap();
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../packages.lock"))
+                .unwrap();
         let lock = Lockfile::parse(&text).unwrap();
         assert!(lock.get("linux-source-6.12").is_some());
-        assert_eq!(lock.render(), text, "packages.lock is not in canonical form");
+        assert_eq!(
+            lock.render(),
+            text,
+            "packages.lock is not in canonical form"
+        );
     }
 
     #[test]

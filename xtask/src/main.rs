@@ -34,8 +34,13 @@ fn init_logging(verbose: u8) {
         1 => "debug,kbuild=info",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("APPLIANCE_LOG").unwrap_or_else(|_| default.into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("APPLIANCE_LOG")
+        .unwrap_or_else(|_| default.into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -43,7 +48,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Setup => {
             let toolchain = stages::setup::run(&project)?;
-            tracing::info!("setup: ready; kernel source {}", toolchain.kernel_source.display());
+            tracing::info!(
+                "setup: ready; kernel source {}",
+                toolchain.kernel_source.display()
+            );
         }
         Command::Image(args) => {
             stages::image::build(&project, &image_request(&args))?;
@@ -76,5 +84,8 @@ fn lock(project: &project::Project, args: &flags::LockArgs) -> anyhow::Result<()
         tracing::info!("pinned {} {} ({})", pin.name, pin.version, pin.sha256);
         lock.upsert(pin);
     }
-    cache::write_atomic(&project.root.join(lockfile::FILE_NAME), lock.render().as_bytes())
+    cache::write_atomic(
+        &project.root.join(lockfile::FILE_NAME),
+        lock.render().as_bytes(),
+    )
 }

@@ -34,7 +34,10 @@ pub fn run(project: &Project, args: &RunArgs) -> Result<()> {
         Some(_) => Accel::Tcg,
         None => choose_accel(project, &spec),
     };
-    eprintln!("Booting {} ({accel:?}). Quit with Ctrl-A X.", spec.kernel.display());
+    eprintln!(
+        "Booting {} ({accel:?}). Quit with Ctrl-A X.",
+        spec.kernel.display()
+    );
     let status = appliance_qemu::run_interactive(&machine(&spec, accel))?;
     if !status.success() {
         bail!("QEMU exited with {status}");
@@ -45,18 +48,35 @@ pub fn run(project: &Project, args: &RunArgs) -> Result<()> {
 /// KVM only where a quick boot under it proves it works; the answer is kept per host kernel and
 /// QEMU version, because guests have been seen to hang or QEMU to assert under KVM.
 pub fn choose_accel(project: &Project, spec: &BootSpec) -> Accel {
-    if std::fs::File::options().read(true).write(true).open("/dev/kvm").is_err() {
+    if std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_err()
+    {
         return Accel::Tcg;
     }
-    let qemu = Tool::new(appliance_qemu::machine::QEMU).arg("--version").output().unwrap_or_default();
+    let qemu = Tool::new(appliance_qemu::machine::QEMU)
+        .arg("--version")
+        .output()
+        .unwrap_or_default();
     let host = std::fs::read("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let key = cache::KeyHasher::default().input("qemu", qemu).input("host", host).finish();
+    let key = cache::KeyHasher::default()
+        .input("qemu", qemu)
+        .input("host", host)
+        .finish();
     let record = project.cache.path("kvm-probe").join(key);
     let works = match std::fs::read_to_string(&record) {
         Ok(answer) => answer == "works",
         Err(_) => {
-            tracing::info!("probing whether KVM boots this appliance (once per host and QEMU version)");
-            let works = appliance_qemu::boots_to(&machine(spec, Accel::Kvm), BOOTED_MARKER, Duration::from_secs(20));
+            tracing::info!(
+                "probing whether KVM boots this appliance (once per host and QEMU version)"
+            );
+            let works = appliance_qemu::boots_to(
+                &machine(spec, Accel::Kvm),
+                BOOTED_MARKER,
+                Duration::from_secs(20),
+            );
             let answer = if works { "works" } else { "fails" };
             if let Err(error) = cache::write_atomic(&record, answer.as_bytes()) {
                 tracing::warn!("could not record the KVM probe: {error:#}");

@@ -17,10 +17,10 @@ fn main() {
 }
 
 fn set_hostname() {
-    if let Ok(name) = std::fs::read_to_string("/etc/hostname") {
-        if let Err(error) = rustix::system::sethostname(name.trim().as_bytes()) {
-            eprintln!("init: sethostname: {error}");
-        }
+    if let Ok(name) = std::fs::read_to_string("/etc/hostname")
+        && let Err(error) = rustix::system::sethostname(name.trim().as_bytes())
+    {
+        eprintln!("init: sethostname: {error}");
     }
 }
 

@@ -45,7 +45,10 @@ pub fn parse(text: &str, path: &str) -> Vec<Service> {
             Some("respawn") => Restart::Respawn,
             Some("console") => Restart::Console,
             Some(other) => {
-                eprintln!("init: {path}:{}: `{other}` is not once, respawn or console; line skipped", index + 1);
+                eprintln!(
+                    "init: {path}:{}: `{other}` is not once, respawn or console; line skipped",
+                    index + 1
+                );
                 continue;
             }
         };
@@ -61,7 +64,10 @@ pub fn parse(text: &str, path: &str) -> Vec<Service> {
 
 fn start(service: &Service) -> Option<u32> {
     let mut command = Command::new(&service.argv[0]);
-    command.args(&service.argv[1..]).env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").env("HOME", "/root");
+    command
+        .args(&service.argv[1..])
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("HOME", "/root");
     if service.restart == Restart::Console {
         // A session of its own with the console as controlling terminal, so ^C reaches it.
         // SAFETY: only async-signal-safe system calls run between fork and exec.
@@ -96,7 +102,8 @@ pub fn supervise(services: Vec<Service>) -> ! {
             std::thread::sleep(Duration::from_secs(60));
             continue;
         };
-        let Some((index, started)) = running.remove(&pid.as_raw_nonzero().get().unsigned_abs()) else {
+        let Some((index, started)) = running.remove(&pid.as_raw_nonzero().get().unsigned_abs())
+        else {
             continue;
         };
         let service = &services[index];
@@ -124,8 +131,14 @@ mod tests {
         assert_eq!(
             services,
             [
-                Service { restart: Restart::Console, argv: vec!["/bin/sh".into(), "-l".into()] },
-                Service { restart: Restart::Respawn, argv: vec!["/sbin/agent".into(), "--quiet".into()] },
+                Service {
+                    restart: Restart::Console,
+                    argv: vec!["/bin/sh".into(), "-l".into()]
+                },
+                Service {
+                    restart: Restart::Respawn,
+                    argv: vec!["/sbin/agent".into(), "--quiet".into()]
+                },
             ]
         );
     }

@@ -15,7 +15,8 @@ use verity::fs_verity;
 
 /// Benchmark dm-verity and fs-verity hashing against the reference tools.
 #[derive(Debug, Args)]
-#[command(long_about = "Benchmark the in-process dm-verity and fs-verity code.\n\n\
+#[command(
+    long_about = "Benchmark the in-process dm-verity and fs-verity code.\n\n\
     Writes a scratch image of --size-mib MiB, reads it once so every contender hashes from \
     the page cache, then times, best of --runs:\n  \
     1. raw SHA-256 over 4 KiB blocks in memory, one thread and all cores: the speed limit;\n  \
@@ -25,7 +26,8 @@ use verity::fs_verity;
     It prints throughputs and the ratios: speed-up over the reference tool and share of the \
     all-core SHA-256 limit. Other load skews the figures, so the load average is printed too. \
     Build optimised for meaningful numbers: the workspace sets opt-level 3 for sha2 and \
-    verity even in dev builds.")]
+    verity even in dev builds."
+)]
 pub struct BenchVerityArgs {
     /// Size of the scratch image in MiB
     #[arg(long, value_name = "MIB", default_value_t = 1024)]
@@ -42,7 +44,10 @@ const SALT: &str = "5a17c0ffee5a17c0ffee5a17c0ffee5a17c0ffee5a17c0ffee5a17c0ffee
 const UUID: &str = "0badcafe-0000-4000-8000-000000000001";
 
 pub fn run(args: &BenchVerityArgs) -> Result<()> {
-    ensure!(args.size_mib > 0 && args.runs > 0, "--size-mib and --runs must be at least 1");
+    ensure!(
+        args.size_mib > 0 && args.runs > 0,
+        "--size-mib and --runs must be at least 1"
+    );
     let veritysetup = find_tool("veritysetup")?;
     let fsverity = find_tool("fsverity")?;
     let dir = match &args.dir {
@@ -52,23 +57,49 @@ pub fn run(args: &BenchVerityArgs) -> Result<()> {
     .context("creating the scratch directory")?;
     let bytes = args.size_mib << 20;
     let data = dir.path().join("data.img");
-    println!("cores: {}, load average before: {}", cores(), load_average());
+    println!(
+        "cores: {}, load average before: {}",
+        cores(),
+        load_average()
+    );
     write_scratch(&data, bytes)?;
 
     let limit_1 = raw_sha256(false, args.runs)?;
     let limit = raw_sha256(true, args.runs)?;
-    println!("raw SHA-256, 4 KiB blocks: {:.0} MB/s on one thread, {:.0} MB/s on all cores (the limit)", limit_1, limit);
+    println!(
+        "raw SHA-256, 4 KiB blocks: {:.0} MB/s on one thread, {:.0} MB/s on all cores (the limit)",
+        limit_1, limit
+    );
 
     let (theirs, ours) = bench_dm_verity(&veritysetup, &data, dir.path(), args.runs)?;
-    report(&format!("dm-verity format, {} MiB", args.size_mib), "veritysetup", bytes, theirs, ours, limit);
+    report(
+        &format!("dm-verity format, {} MiB", args.size_mib),
+        "veritysetup",
+        bytes,
+        theirs,
+        ours,
+        limit,
+    );
 
     let (theirs, ours) = bench_fs_verity(&fsverity, &data, args.runs)?;
-    report(&format!("fs-verity digest, {} MiB", args.size_mib), "fsverity", bytes, theirs, ours, limit);
+    report(
+        &format!("fs-verity digest, {} MiB", args.size_mib),
+        "fsverity",
+        bytes,
+        theirs,
+        ours,
+        limit,
+    );
     println!("load average after: {}", load_average());
     Ok(())
 }
 
-fn bench_dm_verity(tool: &Path, data: &Path, dir: &Path, runs: u32) -> Result<(Duration, Duration)> {
+fn bench_dm_verity(
+    tool: &Path,
+    data: &Path,
+    dir: &Path,
+    runs: u32,
+) -> Result<(Duration, Duration)> {
     let (want, got) = (dir.join("want.hash"), dir.join("got.hash"));
     let params = Params {
         salt: verity::parse_hex("salt", SALT)?,
@@ -79,13 +110,26 @@ fn bench_dm_verity(tool: &Path, data: &Path, dir: &Path, runs: u32) -> Result<(D
     let theirs = best_of(runs, || {
         let _ = fs::remove_file(&want);
         let out = Command::new(tool)
-            .args(["format", &data.display().to_string(), &want.display().to_string()])
+            .args([
+                "format",
+                &data.display().to_string(),
+                &want.display().to_string(),
+            ])
             .args(["--salt", SALT, "--uuid", UUID])
             .output()
             .context("running veritysetup")?;
-        ensure!(out.status.success(), "veritysetup failed: {}", String::from_utf8_lossy(&out.stderr));
+        ensure!(
+            out.status.success(),
+            "veritysetup failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let stdout = String::from_utf8_lossy(&out.stdout);
-        want_root = stdout.lines().find_map(|l| l.strip_prefix("Root hash:")).unwrap_or_default().trim().to_owned();
+        want_root = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("Root hash:"))
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
         Ok(())
     })?;
     let mut got_root = String::new();
@@ -94,7 +138,10 @@ fn bench_dm_verity(tool: &Path, data: &Path, dir: &Path, runs: u32) -> Result<(D
         got_root = dm_verity::format(data, &got, &params)?.root_hash.to_hex();
         Ok(())
     })?;
-    ensure!(want_root == got_root, "root hashes differ: veritysetup {want_root}, ours {got_root}");
+    ensure!(
+        want_root == got_root,
+        "root hashes differ: veritysetup {want_root}, ours {got_root}"
+    );
     ensure!(fs::read(&want)? == fs::read(&got)?, "hash devices differ");
     Ok((theirs, ours))
 }
@@ -102,9 +149,21 @@ fn bench_dm_verity(tool: &Path, data: &Path, dir: &Path, runs: u32) -> Result<(D
 fn bench_fs_verity(tool: &Path, data: &Path, runs: u32) -> Result<(Duration, Duration)> {
     let mut want = String::new();
     let theirs = best_of(runs, || {
-        let out = Command::new(tool).arg("digest").arg(data).output().context("running fsverity")?;
-        ensure!(out.status.success(), "fsverity failed: {}", String::from_utf8_lossy(&out.stderr));
-        want = String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_owned();
+        let out = Command::new(tool)
+            .arg("digest")
+            .arg(data)
+            .output()
+            .context("running fsverity")?;
+        ensure!(
+            out.status.success(),
+            "fsverity failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        want = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
         Ok(())
     })?;
     let mut got = String::new();
@@ -120,7 +179,12 @@ fn bench_fs_verity(tool: &Path, data: &Path, runs: u32) -> Result<(Duration, Dur
 fn raw_sha256(parallel: bool, runs: u32) -> Result<f64> {
     let buffer = verity::random_salt(64 << 20)?;
     let time = best_of(runs, || {
-        std::hint::black_box(verity::raw::hash_blocks(HashAlgorithm::Sha256, &buffer, 4096, parallel));
+        std::hint::black_box(verity::raw::hash_blocks(
+            HashAlgorithm::Sha256,
+            &buffer,
+            4096,
+            parallel,
+        ));
         Ok(())
     })?;
     Ok(mb_per_s(buffer.len() as u64, time))
@@ -156,7 +220,8 @@ fn mb_per_s(bytes: u64, time: Duration) -> f64 {
 /// then reads it back so that every contender hashes from the page cache.
 fn write_scratch(path: &Path, bytes: u64) -> Result<()> {
     let mut chunk = verity::random_salt(1 << 20)?;
-    let mut out = BufWriter::new(File::create(path).with_context(|| format!("creating {}", path.display()))?);
+    let mut out =
+        BufWriter::new(File::create(path).with_context(|| format!("creating {}", path.display()))?);
     for index in 0..bytes >> 20 {
         chunk[..8].copy_from_slice(&index.to_le_bytes());
         out.write_all(&chunk)?;

@@ -9,11 +9,13 @@ use verity::fs_verity::{self, Params};
 
 /// Compute fs-verity file digests (a drop-in for `fsverity digest`).
 #[derive(Debug, Args)]
-#[command(long_about = "Compute fs-verity file digests without fsverity-utils.\n\n\
+#[command(
+    long_about = "Compute fs-verity file digests without fsverity-utils.\n\n\
     fs-verity makes a file read-only and hashes it into a Merkle tree that the kernel checks on \
     every read. The file's digest is the hash of a small descriptor holding the tree's root \
     hash, the file size and the parameters; IPE rules (`fsverity_digest=`) and fs-verity \
-    signatures refer to files by this digest.")]
+    signatures refer to files by this digest."
+)]
 pub struct FsverityArgs {
     #[command(subcommand)]
     pub command: FsverityCommand,
@@ -65,11 +67,20 @@ fn digest(args: &DigestArgs) -> Result<()> {
     let params = Params {
         hash: args.hash_alg.parse()?,
         block_size: args.block_size,
-        salt: args.salt.as_deref().map(|text| verity::parse_hex("salt", text)).transpose()?.unwrap_or_default(),
+        salt: args
+            .salt
+            .as_deref()
+            .map(|text| verity::parse_hex("salt", text))
+            .transpose()?
+            .unwrap_or_default(),
     };
     params.validate()?;
     let mut failed = 0;
-    for (file, result) in args.files.iter().zip(fs_verity::digest_files(&args.files, &params)) {
+    for (file, result) in args
+        .files
+        .iter()
+        .zip(fs_verity::digest_files(&args.files, &params))
+    {
         match result {
             Ok(digest) => {
                 let value = match (args.for_builtin_sig, args.compact) {
@@ -90,7 +101,10 @@ fn digest(args: &DigestArgs) -> Result<()> {
         }
     }
     if failed > 0 {
-        bail!("{failed} of {} files could not be digested", args.files.len());
+        bail!(
+            "{failed} of {} files could not be digested",
+            args.files.len()
+        );
     }
     Ok(())
 }

@@ -10,12 +10,14 @@ use verity::dm_verity::{self, Formatted, Params, Uuid};
 
 /// Build and check dm-verity hash trees (a drop-in for `veritysetup format` and `verify`).
 #[derive(Debug, Args)]
-#[command(long_about = "Build and check dm-verity hash trees without veritysetup.\n\n\
+#[command(
+    long_about = "Build and check dm-verity hash trees without veritysetup.\n\n\
     dm-verity protects a read-only block device: every data block is hashed, the hashes are \
     hashed again level by level into a Merkle tree (the \"hash device\"), and the kernel is \
     given only the root hash. A block whose hash does not match is an I/O error.\n\n\
     The output is byte for byte what `veritysetup format` writes (format version 1), computed \
-    on all cores with bounded memory.")]
+    on all cores with bounded memory."
+)]
 pub struct VerityArgs {
     #[command(subcommand)]
     pub command: VerityCommand,
@@ -24,7 +26,8 @@ pub struct VerityArgs {
 #[derive(Debug, Subcommand)]
 pub enum VerityCommand {
     /// Hash DATA and write its hash tree to HASH; print the root hash.
-    #[command(long_about = "Hash DATA and write its hash tree to HASH, printing the summary \
+    #[command(
+        long_about = "Hash DATA and write its hash tree to HASH, printing the summary \
         `veritysetup format` prints, including `Root hash: <hex>`.\n\n\
         Only whole data blocks are protected; a trailing partial block is ignored, as \
         veritysetup does. A separate HASH file is written to a temporary file and renamed into \
@@ -34,15 +37,18 @@ pub enum VerityCommand {
         Examples:\n  \
         cargo xtask verity format rootfs.img rootfs.hash\n  \
         cargo xtask verity format disk.img disk.img --hash-offset $(stat -c %s disk.img) \
-        --no-superblock --salt $(head -c32 /dev/urandom | xxd -p -c64)")]
+        --no-superblock --salt $(head -c32 /dev/urandom | xxd -p -c64)"
+    )]
     Format(FormatArgs),
     /// Check that HASH matches DATA and has root hash ROOT_HASH.
-    #[command(long_about = "Check that the hash tree in HASH matches DATA and that its root \
+    #[command(
+        long_about = "Check that the hash tree in HASH matches DATA and that its root \
         is ROOT_HASH, like `veritysetup verify`. Every stored hash block is compared, so a \
         corrupt data block or tree block is reported with its position.\n\n\
         With a superblock (the default), the parameters are read from it at --hash-offset; with \
         --no-superblock they must be given again exactly as for format.\n\n\
-        Example:\n  cargo xtask verity verify rootfs.img rootfs.hash 4f2a...")]
+        Example:\n  cargo xtask verity verify rootfs.img rootfs.hash 4f2a..."
+    )]
     Verify(VerifyArgs),
 }
 
@@ -150,7 +156,11 @@ fn format(args: &FormatArgs) -> Result<()> {
 fn summary(hash_path: &Path, params: &Params, formatted: &Formatted) -> String {
     let geometry = &formatted.geometry;
     let uuid = params.superblock.map(|u| u.to_string()).unwrap_or_default();
-    let salt = if params.salt.is_empty() { "-".to_owned() } else { hex::encode(&params.salt) };
+    let salt = if params.salt.is_empty() {
+        "-".to_owned()
+    } else {
+        hex::encode(&params.salt)
+    };
     let mut out = format!(
         "VERITY header information for {}\n\
          UUID:            \t{uuid}\n\
@@ -171,7 +181,10 @@ fn summary(hash_path: &Path, params: &Params, formatted: &Formatted) -> String {
         formatted.root_hash,
     );
     if params.hash_offset == 0 {
-        out.push_str(&format!("Hash device size: \t{} [bytes]\n", geometry.hash_end));
+        out.push_str(&format!(
+            "Hash device size: \t{} [bytes]\n",
+            geometry.hash_end
+        ));
     }
     out
 }

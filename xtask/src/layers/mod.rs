@@ -77,17 +77,19 @@ pub fn load(layers_dir: &Path, name: &str) -> Result<Layer, LayerError> {
             available: available_layers(layers_dir).join(", "),
         });
     }
-    let manifest_text = std::fs::read_to_string(&manifest_path).map_err(|source| LayerError::Io {
-        path: manifest_path.clone(),
-        source,
-    })?;
-    let manifest = toml::from_str::<LayerManifest>(&manifest_text).map_err(|error| {
-        LayerError::Invalid {
-            line: error.span().map_or(1, |span| line_of(&manifest_text, span.start)),
+    let manifest_text =
+        std::fs::read_to_string(&manifest_path).map_err(|source| LayerError::Io {
+            path: manifest_path.clone(),
+            source,
+        })?;
+    let manifest =
+        toml::from_str::<LayerManifest>(&manifest_text).map_err(|error| LayerError::Invalid {
+            line: error
+                .span()
+                .map_or(1, |span| line_of(&manifest_text, span.start)),
             message: error.message().to_owned(),
             path: manifest_path.clone(),
-        }
-    })?;
+        })?;
     Ok(Layer {
         name: name.to_owned(),
         dir,
@@ -122,11 +124,25 @@ impl Layer {
     fn existing_path(&self, value: &Spanned<String>, key: &str) -> Result<PathBuf, LayerError> {
         let relative = Path::new(value.get_ref());
         if relative.is_absolute() || relative.components().any(|c| c.as_os_str() == "..") {
-            return Err(self.invalid(value, key, format!("{relative:?} must be a path inside the layer folder {}", self.dir.display())));
+            return Err(self.invalid(
+                value,
+                key,
+                format!(
+                    "{relative:?} must be a path inside the layer folder {}",
+                    self.dir.display()
+                ),
+            ));
         }
         let path = self.dir.join(relative);
         if !path.exists() {
-            return Err(self.invalid(value, key, format!("{} does not exist; create it or fix the path", path.display())));
+            return Err(self.invalid(
+                value,
+                key,
+                format!(
+                    "{} does not exist; create it or fix the path",
+                    path.display()
+                ),
+            ));
         }
         Ok(path)
     }
@@ -134,53 +150,91 @@ impl Layer {
 
 /// Merges layers in order. Later layers override earlier ones: overlay files and binaries at the
 /// same path, and the policy name; lists (fragments, patches, packages, rules) accumulate.
-pub fn resolve(layers: &[Layer], pinned: &dyn Fn(&str) -> bool) -> Result<ResolvedLayers, LayerError> {
+pub fn resolve(
+    layers: &[Layer],
+    pinned: &dyn Fn(&str) -> bool,
+) -> Result<ResolvedLayers, LayerError> {
     let mut resolved = ResolvedLayers::default();
     for layer in layers {
         let manifest = &layer.manifest;
         resolved.names.push(layer.name.clone());
         for fragment in &manifest.kernel.fragments {
-            resolved.kernel_fragments.push(layer.existing_path(fragment, "kernel.fragments")?);
+            resolved
+                .kernel_fragments
+                .push(layer.existing_path(fragment, "kernel.fragments")?);
         }
         for patch in &manifest.kernel.patches {
-            resolved.kernel_patches.push(layer.existing_path(patch, "kernel.patches")?);
+            resolved
+                .kernel_patches
+                .push(layer.existing_path(patch, "kernel.patches")?);
         }
-        resolved.kernel_cmdline.extend(manifest.kernel.cmdline.iter().cloned());
+        resolved
+            .kernel_cmdline
+            .extend(manifest.kernel.cmdline.iter().cloned());
         for package in &manifest.packages.debian {
             if !pinned(package.get_ref()) {
-                return Err(layer.invalid(package, "packages.debian", format!("`{}` is not pinned in packages.lock; add it with `cargo xtask lock {}`", package.get_ref(), package.get_ref())));
+                return Err(layer.invalid(
+                    package,
+                    "packages.debian",
+                    format!(
+                        "`{}` is not pinned in packages.lock; add it with `cargo xtask lock {}`",
+                        package.get_ref(),
+                        package.get_ref()
+                    ),
+                ));
             }
             if !resolved.debian_packages.contains(package.get_ref()) {
                 resolved.debian_packages.push(package.get_ref().clone());
             }
         }
         if let Some(overlay) = &manifest.overlay {
-            resolved.overlays.push(layer.existing_path(overlay, "overlay")?);
+            resolved
+                .overlays
+                .push(layer.existing_path(overlay, "overlay")?);
         }
         for binary in &manifest.binaries {
             let install = binary.install.get_ref();
             if !install.starts_with('/') || install.ends_with('/') {
                 return Err(layer.invalid(&binary.install, "binaries.install", format!("{install:?} must be an absolute file path in the root filesystem, such as \"/sbin/init\"")));
             }
-            resolved.binaries.insert(install.clone(), InstalledBinary {
-                package: binary.package.clone(),
-                bin: binary.bin.clone(),
-                layer: layer.name.clone(),
-            });
+            resolved.binaries.insert(
+                install.clone(),
+                InstalledBinary {
+                    package: binary.package.clone(),
+                    bin: binary.bin.clone(),
+                    layer: layer.name.clone(),
+                },
+            );
         }
         if let Some(name) = &manifest.policy.name {
             if !is_policy_token(name.get_ref()) {
-                return Err(layer.invalid(name, "policy.name", format!("{:?} must be non-empty with no spaces, `=` or `#`", name.get_ref())));
+                return Err(layer.invalid(
+                    name,
+                    "policy.name",
+                    format!(
+                        "{:?} must be non-empty with no spaces, `=` or `#`",
+                        name.get_ref()
+                    ),
+                ));
             }
             resolved.policy_name = Some(name.get_ref().clone());
         }
-        resolved.policy_rules.extend(manifest.policy.rules.iter().map(|rule| rule.get_ref().clone()));
+        resolved.policy_rules.extend(
+            manifest
+                .policy
+                .rules
+                .iter()
+                .map(|rule| rule.get_ref().clone()),
+        );
     }
     Ok(resolved)
 }
 
 fn is_policy_token(text: &str) -> bool {
-    !text.is_empty() && !text.chars().any(|c| c.is_whitespace() || c == '=' || c == '#')
+    !text.is_empty()
+        && !text
+            .chars()
+            .any(|c| c.is_whitespace() || c == '=' || c == '#')
 }
 
 #[cfg(test)]

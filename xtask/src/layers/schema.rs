@@ -108,7 +108,8 @@ rules = ["op=EXECUTE boot_verified=TRUE action=ALLOW"]
 
     #[test]
     fn rejects_unknown_keys() {
-        let error = toml::from_str::<LayerManifest>("description = \"x\"\nfragmnts = []\n").unwrap_err();
+        let error =
+            toml::from_str::<LayerManifest>("description = \"x\"\nfragmnts = []\n").unwrap_err();
         assert!(error.to_string().contains("fragmnts"), "{error}");
     }
 }

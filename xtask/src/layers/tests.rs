@@ -7,56 +7,113 @@ fn write_layer(root: &Path, name: &str, manifest: &str) {
 }
 
 fn resolve_names(root: &Path, names: &[&str]) -> Result<ResolvedLayers, LayerError> {
-    let layers = names.iter().map(|name| load(root, name)).collect::<Result<Vec<_>, _>>()?;
+    let layers = names
+        .iter()
+        .map(|name| load(root, name))
+        .collect::<Result<Vec<_>, _>>()?;
     resolve(&layers, &|package| package == "busybox-static")
 }
 
 #[test]
 fn a_syntax_error_names_the_file_and_line() {
     let root = tempfile::tempdir().unwrap();
-    write_layer(root.path(), "bad", "description = \"x\"\n\n[kernel]\nfragments = [\"a.config\"\n");
-    let message = resolve_names(root.path(), &["bad"]).unwrap_err().to_string();
+    write_layer(
+        root.path(),
+        "bad",
+        "description = \"x\"\n\n[kernel]\nfragments = [\"a.config\"\n",
+    );
+    let message = resolve_names(root.path(), &["bad"])
+        .unwrap_err()
+        .to_string();
     assert!(message.contains("bad/layer.toml:4:"), "{message}");
 }
 
 #[test]
 fn an_unknown_key_is_named_with_its_line() {
     let root = tempfile::tempdir().unwrap();
-    write_layer(root.path(), "typo", "description = \"x\"\n[packages]\ndebain = []\n");
-    let message = resolve_names(root.path(), &["typo"]).unwrap_err().to_string();
-    assert!(message.contains("typo/layer.toml:3:") && message.contains("debain"), "{message}");
+    write_layer(
+        root.path(),
+        "typo",
+        "description = \"x\"\n[packages]\ndebain = []\n",
+    );
+    let message = resolve_names(root.path(), &["typo"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("typo/layer.toml:3:") && message.contains("debain"),
+        "{message}"
+    );
 }
 
 #[test]
 fn a_missing_fragment_names_key_and_line() {
     let root = tempfile::tempdir().unwrap();
-    write_layer(root.path(), "frag", "description = \"x\"\n[kernel]\nfragments = [\n  \"nope.config\",\n]\n");
-    let message = resolve_names(root.path(), &["frag"]).unwrap_err().to_string();
-    assert!(message.contains("frag/layer.toml:4:") && message.contains("kernel.fragments"), "{message}");
+    write_layer(
+        root.path(),
+        "frag",
+        "description = \"x\"\n[kernel]\nfragments = [\n  \"nope.config\",\n]\n",
+    );
+    let message = resolve_names(root.path(), &["frag"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("frag/layer.toml:4:") && message.contains("kernel.fragments"),
+        "{message}"
+    );
 }
 
 #[test]
 fn an_unpinned_package_says_how_to_pin_it() {
     let root = tempfile::tempdir().unwrap();
-    write_layer(root.path(), "pkg", "description = \"x\"\n[packages]\ndebian = [\"busybox-static\", \"nano\"]\n");
-    let message = resolve_names(root.path(), &["pkg"]).unwrap_err().to_string();
-    assert!(message.contains("pkg/layer.toml:3:") && message.contains("cargo xtask lock nano"), "{message}");
+    write_layer(
+        root.path(),
+        "pkg",
+        "description = \"x\"\n[packages]\ndebian = [\"busybox-static\", \"nano\"]\n",
+    );
+    let message = resolve_names(root.path(), &["pkg"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("pkg/layer.toml:3:") && message.contains("cargo xtask lock nano"),
+        "{message}"
+    );
 }
 
 #[test]
 fn a_missing_layer_lists_the_available_ones() {
     let root = tempfile::tempdir().unwrap();
     write_layer(root.path(), "core", "description = \"x\"\n");
-    let message = resolve_names(root.path(), &["cor"]).unwrap_err().to_string();
-    assert!(message.contains("`cor` not found") && message.contains("core"), "{message}");
+    let message = resolve_names(root.path(), &["cor"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("`cor` not found") && message.contains("core"),
+        "{message}"
+    );
 }
 
 #[test]
 fn later_layers_override_earlier_ones() {
     let root = tempfile::tempdir().unwrap();
-    let binary = |package: &str| format!("[[binaries]]\npackage = \"{package}\"\nbin = \"init\"\ninstall = \"/sbin/init\"\n");
-    write_layer(root.path(), "base", &format!("description = \"x\"\n{}[policy]\nname = \"base\"\nrules = [\"r1\"]\n", binary("a")));
-    write_layer(root.path(), "product", &format!("description = \"y\"\n{}[policy]\nname = \"product\"\nrules = [\"r2\"]\n", binary("b")));
+    let binary = |package: &str| {
+        format!("[[binaries]]\npackage = \"{package}\"\nbin = \"init\"\ninstall = \"/sbin/init\"\n")
+    };
+    write_layer(
+        root.path(),
+        "base",
+        &format!(
+            "description = \"x\"\n{}[policy]\nname = \"base\"\nrules = [\"r1\"]\n",
+            binary("a")
+        ),
+    );
+    write_layer(
+        root.path(),
+        "product",
+        &format!(
+            "description = \"y\"\n{}[policy]\nname = \"product\"\nrules = [\"r2\"]\n",
+            binary("b")
+        ),
+    );
     let resolved = resolve_names(root.path(), &["base", "product"]).unwrap();
     assert_eq!(resolved.binaries["/sbin/init"].package, "b");
     assert_eq!(resolved.policy_name.as_deref(), Some("product"));
@@ -66,7 +123,14 @@ fn later_layers_override_earlier_ones() {
 #[test]
 fn a_policy_name_with_spaces_is_refused() {
     let root = tempfile::tempdir().unwrap();
-    write_layer(root.path(), "p", "description = \"x\"\n[policy]\nname = \"two words\"\n");
+    write_layer(
+        root.path(),
+        "p",
+        "description = \"x\"\n[policy]\nname = \"two words\"\n",
+    );
     let message = resolve_names(root.path(), &["p"]).unwrap_err().to_string();
-    assert!(message.contains("p/layer.toml:3:") && message.contains("policy.name"), "{message}");
+    assert!(
+        message.contains("p/layer.toml:3:") && message.contains("policy.name"),
+        "{message}"
+    );
 }

@@ -38,7 +38,9 @@ fn uri_suite_pairs(text: &str) -> Vec<(String, String)> {
         let field = |name: &str| {
             paragraph.lines().find_map(|line| {
                 let (key, value) = line.split_once(':')?;
-                key.trim().eq_ignore_ascii_case(name).then(|| value.trim().to_owned())
+                key.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| value.trim().to_owned())
             })
         };
         if let (Some(uris), Some(suites)) = (field("URIs"), field("Suites")) {
@@ -125,7 +127,10 @@ mod tests {
 
     #[test]
     fn no_bookworm_means_no_mirrors() {
-        assert_eq!(find_mirrors(&["deb http://a.example/debian trixie main\n".to_owned()]), None);
+        assert_eq!(
+            find_mirrors(&["deb http://a.example/debian trixie main\n".to_owned()]),
+            None
+        );
     }
 
     #[test]

@@ -56,7 +56,10 @@ pub fn build(project: &Project, request: &ImageRequest) -> Result<BootSpec> {
     let mut debs = Vec::new();
     let mut packages = Vec::new();
     for name in &resolved.debian_packages {
-        let pin = project.lock.get(name).context("resolved a package that is not pinned")?;
+        let pin = project
+            .lock
+            .get(name)
+            .context("resolved a package that is not pinned")?;
         debs.push(setup::fetch_deb(&project.cache, pin)?);
         packages.push(pin.clone());
     }
@@ -86,16 +89,25 @@ pub fn build(project: &Project, request: &ImageRequest) -> Result<BootSpec> {
     )?;
     let verity = verity::format_cached(&rootfs.image, &rootfs.key, &out_dir.join("disk.img"))?;
 
-    let policy_name = resolved.policy_name.clone().unwrap_or_else(|| "appliance".to_owned());
+    let policy_name = resolved
+        .policy_name
+        .clone()
+        .unwrap_or_else(|| "appliance".to_owned());
     let releases_path = project.root.join("policies/releases.toml");
-    let releases = fs::read_to_string(&releases_path).with_context(|| format!("reading {}", releases_path.display()))?;
-    let policy_version = policy::release_version(&releases, &policy_name).map_err(anyhow::Error::msg)?;
+    let releases = fs::read_to_string(&releases_path)
+        .with_context(|| format!("reading {}", releases_path.display()))?;
+    let policy_version =
+        policy::release_version(&releases, &policy_name).map_err(anyhow::Error::msg)?;
     let policy_text = policy::generate(&policy::PolicyInputs {
         name: &policy_name,
         version: &policy_version,
         rootfs_root_hash: &verity.root_hash,
         layer_rules: &resolved.policy_rules,
     });
+    // The same parser the kernel runs: a policy it would reject never reaches a build.
+    ipe_lsm::host::check(policy_text.as_bytes()).map_err(|diagnostic| {
+        anyhow::anyhow!("the generated policy is invalid: {diagnostic}; check the layers' [policy] rules\n{policy_text}")
+    })?;
     cache::write_if_changed(&out_dir.join("policy.pol"), policy_text.as_bytes())?;
 
     let mut fragments = kernel_config_fragments(&project.root)?;
@@ -148,10 +160,23 @@ pub fn build(project: &Project, request: &ImageRequest) -> Result<BootSpec> {
         "cmdline": spec.cmdline,
         "source_date_epoch": request.source_date_epoch,
     });
-    cache::write_if_changed(&out_dir.join("manifest.json"), (serde_json::to_string_pretty(&manifest)? + "\n").as_bytes())?;
-    cache::write_if_changed(&out_dir.join("cmdline.txt"), (spec.cmdline.clone() + "\n").as_bytes())?;
-    cache::write_if_changed(&out_dir.join(BOOT_SPEC), serde_json::to_string_pretty(&spec)?.as_bytes())?;
-    tracing::info!("image: {} (root hash {})", out_dir.display(), &spec.root_hash[..16]);
+    cache::write_if_changed(
+        &out_dir.join("manifest.json"),
+        (serde_json::to_string_pretty(&manifest)? + "\n").as_bytes(),
+    )?;
+    cache::write_if_changed(
+        &out_dir.join("cmdline.txt"),
+        (spec.cmdline.clone() + "\n").as_bytes(),
+    )?;
+    cache::write_if_changed(
+        &out_dir.join(BOOT_SPEC),
+        serde_json::to_string_pretty(&spec)?.as_bytes(),
+    )?;
+    tracing::info!(
+        "image: {} (root hash {})",
+        out_dir.display(),
+        &spec.root_hash[..16]
+    );
     Ok(spec)
 }
 
@@ -176,20 +201,41 @@ fn kernel_config_fragments(root: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Builds the layers' workspace binaries statically, so that the image needs no libc.
-fn build_binaries(project: &Project, resolved: &layers::ResolvedLayers) -> Result<Vec<(String, PathBuf)>> {
+fn build_binaries(
+    project: &Project,
+    resolved: &layers::ResolvedLayers,
+) -> Result<Vec<(String, PathBuf)>> {
     if resolved.binaries.is_empty() {
         return Ok(Vec::new());
     }
     let mut cargo = Tool::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .args(["build", "--quiet", "--release", "--target", STATIC_TARGET])
         .current_dir(&project.root)
-        .env(format!("CARGO_TARGET_{}_RUSTFLAGS", STATIC_TARGET.to_uppercase().replace('-', "_")), "-C target-feature=+crt-static");
+        .env(
+            format!(
+                "CARGO_TARGET_{}_RUSTFLAGS",
+                STATIC_TARGET.to_uppercase().replace('-', "_")
+            ),
+            "-C target-feature=+crt-static",
+        );
     for binary in resolved.binaries.values() {
         cargo = cargo.args(["--package", &binary.package, "--bin", &binary.bin]);
     }
-    tracing::info!("binaries: building {}", resolved.binaries.values().map(|b| b.bin.as_str()).collect::<Vec<_>>().join(" "));
+    tracing::info!(
+        "binaries: building {}",
+        resolved
+            .binaries
+            .values()
+            .map(|b| b.bin.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     cargo.run()?;
-    let release = project.root.join("target").join(STATIC_TARGET).join("release");
+    let release = project
+        .root
+        .join("target")
+        .join(STATIC_TARGET)
+        .join("release");
     Ok(resolved
         .binaries
         .iter()
@@ -200,6 +246,11 @@ fn build_binaries(project: &Project, resolved: &layers::ResolvedLayers) -> Resul
 /// Reads the boot spec of a built image.
 pub fn load_boot_spec(out_dir: &Path) -> Result<BootSpec> {
     let path = out_dir.join(BOOT_SPEC);
-    let text = fs::read_to_string(&path).with_context(|| format!("{} not found: build the image first with `cargo xtask image`", path.display()))?;
+    let text = fs::read_to_string(&path).with_context(|| {
+        format!(
+            "{} not found: build the image first with `cargo xtask image`",
+            path.display()
+        )
+    })?;
     Ok(serde_json::from_str(&text)?)
 }

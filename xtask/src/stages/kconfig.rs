@@ -23,13 +23,27 @@ pub fn parse_fragment(file: &Path, text: &str) -> Result<Vec<Request>, String> {
             file: file.to_path_buf(),
             line: index + 1,
         };
-        if let Some(symbol) = line.strip_prefix("# CONFIG_").and_then(|rest| rest.strip_suffix(" is not set")) {
+        if let Some(symbol) = line
+            .strip_prefix("# CONFIG_")
+            .and_then(|rest| rest.strip_suffix(" is not set"))
+        {
             requests.push(request(symbol, "n"));
         } else if line.is_empty() || line.starts_with('#') {
             continue;
-        } else if let Some((symbol, value)) = line.strip_prefix("CONFIG_").and_then(|rest| rest.split_once('=')) {
-            if symbol.is_empty() || !symbol.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_') {
-                return Err(format!("{}:{}: `{raw}` is not a Kconfig symbol; write CONFIG_NAME=value", file.display(), index + 1));
+        } else if let Some((symbol, value)) = line
+            .strip_prefix("CONFIG_")
+            .and_then(|rest| rest.split_once('='))
+        {
+            if symbol.is_empty()
+                || !symbol
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            {
+                return Err(format!(
+                    "{}:{}: `{raw}` is not a Kconfig symbol; write CONFIG_NAME=value",
+                    file.display(),
+                    index + 1
+                ));
             }
             requests.push(request(symbol, value));
         } else {
@@ -75,10 +89,17 @@ pub fn dependencies(kconfig_texts: &[String]) -> BTreeMap<String, Vec<String>> {
             let mut words = trimmed.split_whitespace();
             match words.next() {
                 Some("config" | "menuconfig") => current = words.next().map(str::to_owned),
-                Some("choice" | "endchoice" | "menu" | "endmenu" | "if" | "endif" | "source" | "comment") => current = None,
+                Some(
+                    "choice" | "endchoice" | "menu" | "endmenu" | "if" | "endif" | "source"
+                    | "comment",
+                ) => current = None,
                 _ => {
-                    if let (Some(symbol), Some(expr)) = (&current, trimmed.strip_prefix("depends on ")) {
-                        deps.entry(symbol.clone()).or_default().push(expr.trim().to_owned());
+                    if let (Some(symbol), Some(expr)) =
+                        (&current, trimmed.strip_prefix("depends on "))
+                    {
+                        deps.entry(symbol.clone())
+                            .or_default()
+                            .push(expr.trim().to_owned());
                     }
                 }
             }
@@ -88,7 +109,11 @@ pub fn dependencies(kconfig_texts: &[String]) -> BTreeMap<String, Vec<String>> {
 }
 
 /// Explains why `symbol` is off: its unmet dependencies, followed one level further.
-pub fn explain(symbol: &str, deps: &BTreeMap<String, Vec<String>>, config: &BTreeMap<String, String>) -> String {
+pub fn explain(
+    symbol: &str,
+    deps: &BTreeMap<String, Vec<String>>,
+    config: &BTreeMap<String, String>,
+) -> String {
     let unmet = |symbol: &str| -> Vec<String> {
         let mut found: Vec<String> = deps
             .get(symbol)
@@ -104,7 +129,10 @@ pub fn explain(symbol: &str, deps: &BTreeMap<String, Vec<String>>, config: &BTre
     let direct = unmet(symbol);
     if direct.is_empty() {
         return match deps.get(symbol) {
-            Some(exprs) => format!("its dependencies ({}) look met; check for a conflicting `select` or choice", exprs.join(" && ")),
+            Some(exprs) => format!(
+                "its dependencies ({}) look met; check for a conflicting `select` or choice",
+                exprs.join(" && ")
+            ),
             None => "no such symbol in this kernel's Kconfig files: check its spelling".to_owned(),
         };
     }
@@ -112,15 +140,31 @@ pub fn explain(symbol: &str, deps: &BTreeMap<String, Vec<String>>, config: &BTre
         .iter()
         .map(|dep| match unmet(dep).as_slice() {
             [] => format!("CONFIG_{dep}"),
-            deeper => format!("CONFIG_{dep} (which needs {})", deeper.iter().map(|d| format!("CONFIG_{d}")).collect::<Vec<_>>().join(", ")),
+            deeper => format!(
+                "CONFIG_{dep} (which needs {})",
+                deeper
+                    .iter()
+                    .map(|d| format!("CONFIG_{d}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         })
         .collect();
-    format!("unmet dependencies: {}; add them to a fragment", parts.join(", "))
+    format!(
+        "unmet dependencies: {}; add them to a fragment",
+        parts.join(", ")
+    )
 }
 
 fn symbols_in(expr: &str) -> Vec<String> {
     expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|word| !word.is_empty() && word.bytes().any(|b| b.is_ascii_uppercase()) && word.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'))
+        .filter(|word| {
+            !word.is_empty()
+                && word.bytes().any(|b| b.is_ascii_uppercase())
+                && word
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        })
         .map(str::to_owned)
         .collect()
 }
@@ -135,8 +179,15 @@ mod tests {
 
     #[test]
     fn parses_set_and_unset_requests() {
-        let requests = parse_fragment(Path::new("f.config"), "# a comment\nCONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=\"x y\"\n").unwrap();
-        let pairs: Vec<_> = requests.iter().map(|r| (r.symbol.as_str(), r.value.as_str(), r.line)).collect();
+        let requests = parse_fragment(
+            Path::new("f.config"),
+            "# a comment\nCONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=\"x y\"\n",
+        )
+        .unwrap();
+        let pairs: Vec<_> = requests
+            .iter()
+            .map(|r| (r.symbol.as_str(), r.value.as_str(), r.line))
+            .collect();
         assert_eq!(pairs, [("A", "y", 2), ("B", "n", 3), ("C", "\"x y\"", 4)]);
     }
 
@@ -148,9 +199,16 @@ mod tests {
 
     #[test]
     fn finds_dropped_options_and_honours_the_last_request() {
-        let requests = parse_fragment(Path::new("f"), "CONFIG_A=y\nCONFIG_B=y\nCONFIG_A=n\n# CONFIG_C is not set\n").unwrap();
+        let requests = parse_fragment(
+            Path::new("f"),
+            "CONFIG_A=y\nCONFIG_B=y\nCONFIG_A=n\n# CONFIG_C is not set\n",
+        )
+        .unwrap();
         let final_config = config("CONFIG_B=y\nCONFIG_C=y\n");
-        let symbols: Vec<_> = dropped(&requests, &final_config).iter().map(|r| r.symbol.as_str()).collect();
+        let symbols: Vec<_> = dropped(&requests, &final_config)
+            .iter()
+            .map(|r| r.symbol.as_str())
+            .collect();
         assert_eq!(symbols, ["C"]);
     }
 
@@ -160,7 +218,10 @@ mod tests {
         let deps = dependencies(&[kconfig]);
         let final_config = config("CONFIG_SECURITY=y\nCONFIG_SECURITYFS=y\n");
         let text = explain("SECURITY_IPE", &deps, &final_config);
-        assert_eq!(text, "unmet dependencies: CONFIG_AUDIT (which needs CONFIG_NET); add them to a fragment");
+        assert_eq!(
+            text,
+            "unmet dependencies: CONFIG_AUDIT (which needs CONFIG_NET); add them to a fragment"
+        );
     }
 
     #[test]

@@ -52,18 +52,30 @@ pub fn build(cache: &Cache, inputs: &KernelInputs) -> Result<KernelOutput> {
     let toolchain_versions = toolchain_versions(inputs.toolchain)?;
     let mut fragments = Vec::new();
     for path in &inputs.fragments {
-        let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         fragments.push((path.clone(), text));
     }
     let generated_path = tree.dir.join("generated.config");
-    fragments.push((generated_path, format!("CONFIG_IPE_BOOT_POLICY=\"{}\"\n", tree.boot_policy().display())));
+    fragments.push((
+        generated_path,
+        format!(
+            "CONFIG_IPE_BOOT_POLICY=\"{}\"\n",
+            tree.boot_policy().display()
+        ),
+    ));
 
     let mut config_key = KeyHasher::default();
-    config_key.input("tree", tree.dir.to_string_lossy().as_bytes()).input("toolchain", &toolchain_versions);
+    config_key
+        .input("tree", tree.dir.to_string_lossy().as_bytes())
+        .input("toolchain", &toolchain_versions);
     for (path, text) in &fragments {
         config_key.input(&path.to_string_lossy(), text);
     }
-    let config_path = tree.dir.join("configs").join(format!("{}.config", config_key.finish()));
+    let config_path = tree
+        .dir
+        .join("configs")
+        .join(format!("{}.config", config_key.finish()));
     if !config_path.is_file() {
         let _lock = cache.lock("kernel-config")?;
         let config = merge_config(inputs.toolchain, &tree, &fragments)?;
@@ -79,7 +91,10 @@ pub fn build(cache: &Cache, inputs: &KernelInputs) -> Result<KernelOutput> {
     let image_dir = tree.dir.join("images").join(&key);
     let bzimage = image_dir.join("bzImage");
     if !bzimage.is_file() {
-        let _lock = cache.lock(&format!("kernel-{}", tree.dir.file_name().unwrap_or_default().to_string_lossy()))?;
+        let _lock = cache.lock(&format!(
+            "kernel-{}",
+            tree.dir.file_name().unwrap_or_default().to_string_lossy()
+        ))?;
         cache::write_if_changed(&tree.boot_policy(), inputs.boot_policy.as_bytes())?;
         cache::write_if_changed(&tree.obj().join(".config"), config.as_bytes())?;
         make(inputs.toolchain, &tree, &["bzImage"])?;
@@ -102,11 +117,16 @@ fn prepare_tree(cache: &Cache, inputs: &KernelInputs) -> Result<BuildTree> {
     let mut key = KeyHasher::default();
     for patch in &inputs.patches {
         let text = fs::read(patch).with_context(|| format!("reading {}", patch.display()))?;
-        key.input(&patch.file_name().unwrap_or_default().to_string_lossy(), text);
+        key.input(
+            &patch.file_name().unwrap_or_default().to_string_lossy(),
+            text,
+        );
     }
     let tree_key = &key.finish()[..16];
     let tree = BuildTree {
-        dir: cache.path("kernel").join(format!("{}-{tree_key}", inputs.toolchain.kernel_version)),
+        dir: cache
+            .path("kernel")
+            .join(format!("{}-{tree_key}", inputs.toolchain.kernel_version)),
     };
     if tree.src().join("Makefile").is_file() {
         return Ok(tree);
@@ -118,7 +138,11 @@ fn prepare_tree(cache: &Cache, inputs: &KernelInputs) -> Result<BuildTree> {
     tracing::info!("kernel: preparing the source tree {}", tree.src().display());
     let staging = cache::staging_dir_for(&tree.src())?;
     let staged = staging.path().join("linux");
-    Tool::new("cp").arg("-al").arg(&inputs.toolchain.kernel_source).arg(&staged).run()?;
+    Tool::new("cp")
+        .arg("-al")
+        .arg(&inputs.toolchain.kernel_source)
+        .arg(&staged)
+        .run()?;
     for patch in &inputs.patches {
         tracing::info!("kernel: applying {}", patch.display());
         Tool::new("patch")
@@ -126,7 +150,13 @@ fn prepare_tree(cache: &Cache, inputs: &KernelInputs) -> Result<BuildTree> {
             .arg(patch)
             .current_dir(&staged)
             .run()
-            .with_context(|| format!("{} does not apply to Linux {}; rebase it", patch.display(), inputs.toolchain.kernel_version))?;
+            .with_context(|| {
+                format!(
+                    "{} does not apply to Linux {}; rebase it",
+                    patch.display(),
+                    inputs.toolchain.kernel_version
+                )
+            })?;
     }
     fs::create_dir_all(&tree.dir)?;
     fs::rename(&staged, tree.src())?;
@@ -136,8 +166,14 @@ fn prepare_tree(cache: &Cache, inputs: &KernelInputs) -> Result<BuildTree> {
 
 fn toolchain_versions(toolchain: &Toolchain) -> Result<String> {
     let mut text = String::new();
-    for (program, arg) in [(Path::new("rustc"), "-vV"), (Path::new("clang"), "--version"), (toolchain.bindgen.as_path(), "--version")] {
-        text.push_str(&String::from_utf8_lossy(&Tool::new(program).arg(arg).output()?));
+    for (program, arg) in [
+        (Path::new("rustc"), "-vV"),
+        (Path::new("clang"), "--version"),
+        (toolchain.bindgen.as_path(), "--version"),
+    ] {
+        text.push_str(&String::from_utf8_lossy(
+            &Tool::new(program).arg(arg).output()?,
+        ));
     }
     text.push_str(&toolchain.rust_lib_src.to_string_lossy());
     Ok(text)
@@ -155,11 +191,21 @@ fn make_tool(toolchain: &Toolchain, src: &Path, obj: &Path) -> Tool {
 }
 
 /// tinyconfig, then each fragment appended in order, then olddefconfig; every request checked.
-fn merge_config(toolchain: &Toolchain, tree: &BuildTree, fragments: &[(PathBuf, String)]) -> Result<String> {
+fn merge_config(
+    toolchain: &Toolchain,
+    tree: &BuildTree,
+    fragments: &[(PathBuf, String)],
+) -> Result<String> {
     let scratch = tree.dir.join("config-scratch");
     fs::create_dir_all(&scratch)?;
-    tracing::info!("kernel: merging {} config fragments over tinyconfig", fragments.len());
-    make_tool(toolchain, &tree.src(), &scratch).arg("-s").arg("tinyconfig").run()?;
+    tracing::info!(
+        "kernel: merging {} config fragments over tinyconfig",
+        fragments.len()
+    );
+    make_tool(toolchain, &tree.src(), &scratch)
+        .arg("-s")
+        .arg("tinyconfig")
+        .run()?;
     let mut merged = fs::read_to_string(scratch.join(".config"))?;
     let mut requests = Vec::new();
     for (path, text) in fragments {
@@ -168,7 +214,10 @@ fn merge_config(toolchain: &Toolchain, tree: &BuildTree, fragments: &[(PathBuf, 
         merged.push('\n');
     }
     fs::write(scratch.join(".config"), merged)?;
-    make_tool(toolchain, &tree.src(), &scratch).arg("-s").arg("olddefconfig").run()?;
+    make_tool(toolchain, &tree.src(), &scratch)
+        .arg("-s")
+        .arg("olddefconfig")
+        .run()?;
     let config = fs::read_to_string(scratch.join(".config"))?;
     let values = kconfig::parse_config(&config);
     let dropped = kconfig::dropped(&requests, &values);
@@ -188,7 +237,11 @@ fn merge_config(toolchain: &Toolchain, tree: &BuildTree, fragments: &[(PathBuf, 
                 )
             })
             .collect();
-        bail!("kernel config: {} requested option(s) did not take effect:\n{}", dropped.len(), lines.join("\n"));
+        bail!(
+            "kernel config: {} requested option(s) did not take effect:\n{}",
+            dropped.len(),
+            lines.join("\n")
+        );
     }
     Ok(config)
 }
@@ -197,14 +250,21 @@ fn kconfig_texts(src: &Path) -> Vec<String> {
     walkdir::WalkDir::new(src)
         .into_iter()
         .flatten()
-        .filter(|entry| entry.file_name().to_string_lossy().starts_with("Kconfig") && entry.file_type().is_file())
+        .filter(|entry| {
+            entry.file_name().to_string_lossy().starts_with("Kconfig")
+                && entry.file_type().is_file()
+        })
         .filter_map(|entry| fs::read_to_string(entry.path()).ok())
         .collect()
 }
 
 fn make(toolchain: &Toolchain, tree: &BuildTree, targets: &[&str]) -> Result<()> {
     let jobs = std::thread::available_parallelism().map_or(2, usize::from);
-    tracing::info!("kernel: building {} in {} with {jobs} jobs (a clean build takes about 15 minutes on 2 cores)", targets.join(" "), tree.obj().display());
+    tracing::info!(
+        "kernel: building {} in {} with {jobs} jobs (a clean build takes about 15 minutes on 2 cores)",
+        targets.join(" "),
+        tree.obj().display()
+    );
     let mut steps = 0usize;
     let started = std::time::Instant::now();
     make_tool(toolchain, &tree.src(), &tree.obj())
@@ -214,11 +274,18 @@ fn make(toolchain: &Toolchain, tree: &BuildTree, targets: &[&str]) -> Result<()>
             tracing::debug!(target: "kbuild", "{line}");
             if line.starts_with("  ") {
                 steps += 1;
-                if steps % 500 == 0 {
-                    tracing::info!("kernel: {steps} steps, {}s, at {}", started.elapsed().as_secs(), line.trim());
+                if steps.is_multiple_of(500) {
+                    tracing::info!(
+                        "kernel: {steps} steps, {}s, at {}",
+                        started.elapsed().as_secs(),
+                        line.trim()
+                    );
                 }
             }
         })?;
-    tracing::info!("kernel: built in {}s ({steps} steps)", started.elapsed().as_secs());
+    tracing::info!(
+        "kernel: built in {}s ({steps} steps)",
+        started.elapsed().as_secs()
+    );
     Ok(())
 }

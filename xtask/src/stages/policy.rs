@@ -35,8 +35,8 @@ pub fn generate(inputs: &PolicyInputs) -> String {
 
 /// Looks up a policy's version in `policies/releases.toml`.
 pub fn release_version(releases_toml: &str, name: &str) -> Result<String, String> {
-    let releases: BTreeMap<String, String> =
-        toml::from_str(releases_toml).map_err(|error| format!("policies/releases.toml: {error}"))?;
+    let releases: BTreeMap<String, String> = toml::from_str(releases_toml)
+        .map_err(|error| format!("policies/releases.toml: {error}"))?;
     let version = releases.get(name).ok_or_else(|| {
         format!("policies/releases.toml has no version for policy `{name}`; add a line `{name} = \"0.1.0\"`")
     })?;
@@ -77,8 +77,16 @@ mod tests {
     #[test]
     fn release_versions_are_checked() {
         assert_eq!(release_version("fw = \"0.1.0\"\n", "fw").unwrap(), "0.1.0");
-        assert!(release_version("fw = \"0.1.0\"\n", "other").unwrap_err().contains("add a line `other = \"0.1.0\"`"));
-        assert!(release_version("fw = \"1.70000.0\"\n", "fw").unwrap_err().contains("0..=65535"));
+        assert!(
+            release_version("fw = \"0.1.0\"\n", "other")
+                .unwrap_err()
+                .contains("add a line `other = \"0.1.0\"`")
+        );
+        assert!(
+            release_version("fw = \"1.70000.0\"\n", "fw")
+                .unwrap_err()
+                .contains("0..=65535")
+        );
         assert!(release_version("fw = \"1.0\"\n", "fw").is_err());
     }
 }

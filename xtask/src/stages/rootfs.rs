@@ -12,7 +12,9 @@ use crate::cache::{self, KeyHasher};
 use crate::exec::Tool;
 
 /// Mount points and writable places that the init expects, present in every image.
-const BASE_DIRS: &[&str] = &["dev", "proc", "sys", "tmp", "run", "root", "etc", "bin", "sbin", "usr/bin", "usr/sbin"];
+const BASE_DIRS: &[&str] = &[
+    "dev", "proc", "sys", "tmp", "run", "root", "etc", "bin", "sbin", "usr/bin", "usr/sbin",
+];
 
 pub struct RootfsInputs {
     /// Verified .debs, extracted in order.
@@ -61,23 +63,38 @@ fn cache_key(inputs: &RootfsInputs) -> Result<String> {
     let mut key = KeyHasher::default();
     key.input("epoch", inputs.source_date_epoch.to_le_bytes());
     for deb in &inputs.debs {
-        key.input("deb", deb.file_name().unwrap_or_default().as_encoded_bytes());
+        key.input(
+            "deb",
+            deb.file_name().unwrap_or_default().as_encoded_bytes(),
+        );
     }
     for overlay in &inputs.overlays {
         for entry in WalkDir::new(overlay).sort_by_file_name() {
             let entry = entry?;
-            let relative = entry.path().strip_prefix(overlay)?.to_string_lossy().into_owned();
+            let relative = entry
+                .path()
+                .strip_prefix(overlay)?
+                .to_string_lossy()
+                .into_owned();
             let meta = entry.path().symlink_metadata()?;
-            key.input("path", &relative).input("mode", meta.permissions().mode().to_le_bytes());
+            key.input("path", &relative);
             if meta.file_type().is_symlink() {
-                key.input("link", fs::read_link(entry.path())?.as_os_str().as_encoded_bytes());
+                key.input(
+                    "link",
+                    fs::read_link(entry.path())?.as_os_str().as_encoded_bytes(),
+                );
             } else if meta.is_file() {
-                key.input("file", fs::read(entry.path())?);
+                // Folder modes are pinned when staging; file modes are kept, so they count.
+                key.input("mode", meta.permissions().mode().to_le_bytes())
+                    .input("file", fs::read(entry.path())?);
             }
         }
     }
     for (install, built) in &inputs.binaries {
-        key.input(install, fs::read(built).with_context(|| format!("reading {}", built.display()))?);
+        key.input(
+            install,
+            fs::read(built).with_context(|| format!("reading {}", built.display()))?,
+        );
     }
     for (path, contents) in &inputs.generated {
         key.input(path, contents);
@@ -86,7 +103,14 @@ fn cache_key(inputs: &RootfsInputs) -> Result<String> {
 }
 
 fn uuid_from_key(key: &str) -> String {
-    format!("{}-{}-{}-{}-{}", &key[0..8], &key[8..12], &key[12..16], &key[16..20], &key[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &key[0..8],
+        &key[8..12],
+        &key[12..16],
+        &key[16..20],
+        &key[20..32]
+    )
 }
 
 fn stage_tree(inputs: &RootfsInputs, root: &Path) -> Result<()> {
@@ -102,7 +126,8 @@ fn stage_tree(inputs: &RootfsInputs, root: &Path) -> Result<()> {
     for (install, built) in &inputs.binaries {
         let target = inside(root, install);
         fs::create_dir_all(target.parent().context("binary path has no parent")?)?;
-        fs::copy(built, &target).with_context(|| format!("installing {} as {install}", built.display()))?;
+        fs::copy(built, &target)
+            .with_context(|| format!("installing {} as {install}", built.display()))?;
         fs::set_permissions(&target, fs::Permissions::from_mode(0o755))?;
     }
     for (path, contents) in &inputs.generated {
@@ -115,7 +140,11 @@ fn stage_tree(inputs: &RootfsInputs, root: &Path) -> Result<()> {
     for entry in WalkDir::new(root) {
         let entry = entry?;
         if entry.file_type().is_dir() {
-            let mode = if entry.path() == root.join("tmp") { 0o1777 } else { 0o755 };
+            let mode = if entry.path() == root.join("tmp") {
+                0o1777
+            } else {
+                0o755
+            };
             fs::set_permissions(entry.path(), fs::Permissions::from_mode(mode))?;
         }
     }
@@ -142,8 +171,60 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
         if file_type.is_symlink() {
             std::os::unix::fs::symlink(fs::read_link(entry.path())?, &target)?;
         } else {
-            fs::copy(entry.path(), &target).with_context(|| format!("copying {}", entry.path().display()))?;
+            fs::copy(entry.path(), &target)
+                .with_context(|| format!("copying {}", entry.path().display()))?;
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes the same overlay twice, in different orders and with different mtimes and umask
+    /// effects, as two checkouts would.
+    fn overlay(root: &Path, reverse: bool) {
+        let mut files = vec![
+            ("etc/hostname", "box\n"),
+            ("usr/share/a", "aaaa"),
+            ("usr/share/b", "bbbb"),
+            ("bin/tool", "#!x"),
+        ];
+        if reverse {
+            files.reverse();
+        }
+        for (path, contents) in files {
+            let target = root.join(path);
+            fs::create_dir_all(target.parent().unwrap()).unwrap();
+            fs::write(&target, contents).unwrap();
+        }
+        fs::set_permissions(root.join("bin/tool"), fs::Permissions::from_mode(0o755)).unwrap();
+        if reverse {
+            fs::set_permissions(root.join("usr"), fs::Permissions::from_mode(0o700)).unwrap();
+        }
+    }
+
+    #[test]
+    fn two_builds_give_the_same_bytes() {
+        let mut images = Vec::new();
+        for reverse in [false, true] {
+            let work = tempfile::tempdir().unwrap();
+            let layer = work.path().join("overlay");
+            overlay(&layer, reverse);
+            let out = work.path().join("out");
+            fs::create_dir_all(&out).unwrap();
+            let inputs = RootfsInputs {
+                debs: Vec::new(),
+                overlays: vec![layer],
+                binaries: Vec::new(),
+                generated: vec![("/etc/appliance/build.json".to_owned(), b"{}".to_vec())],
+                source_date_epoch: 1_700_000_000,
+            };
+            let built =
+                build(&inputs, &out).expect("mkfs.erofs is installed by `cargo xtask setup`");
+            images.push(fs::read(built.image).unwrap());
+        }
+        assert!(images[0] == images[1], "the two erofs images differ");
+    }
 }

@@ -14,9 +14,25 @@ use crate::project::Project;
 
 /// Debian packages the build runs, from bookworm.
 const HOST_PACKAGES: &[&str] = &[
-    "clang", "lld", "llvm", "libclang-dev", "make", "flex", "bison", "bc", "libelf-dev",
-    "libssl-dev", "libc6-dev", "patch", "xz-utils", "cpio", "e2fsprogs", "erofs-utils",
-    "cryptsetup-bin", "fsverity", "openssl",
+    "clang",
+    "lld",
+    "llvm",
+    "libclang-dev",
+    "make",
+    "flex",
+    "bison",
+    "bc",
+    "libelf-dev",
+    "libssl-dev",
+    "libc6-dev",
+    "patch",
+    "xz-utils",
+    "cpio",
+    "e2fsprogs",
+    "erofs-utils",
+    "cryptsetup-bin",
+    "fsverity",
+    "openssl",
 ];
 /// QEMU must match the installed qemu-utils, which comes from bookworm-backports.
 const QEMU_PACKAGE: &str = "qemu-system-x86";
@@ -41,7 +57,7 @@ pub fn run(project: &Project) -> Result<Toolchain> {
     ensure_host_packages(&project.cache)?;
     let kernel_pin = pin(project, KERNEL_SOURCE_PACKAGE)?;
     let rust_pin = pin(project, RUST_SRC_PACKAGE)?;
-    check_rust_src_matches_rustc(&rust_pin)?;
+    check_rust_src_matches_rustc(rust_pin)?;
     Ok(Toolchain {
         kernel_version: upstream_version(&kernel_pin.version),
         kernel_source: ensure_kernel_source(&project.cache, kernel_pin)?,
@@ -51,16 +67,21 @@ pub fn run(project: &Project) -> Result<Toolchain> {
 }
 
 fn pin<'a>(project: &'a Project, name: &str) -> Result<&'a PinnedPackage> {
-    project
-        .lock
-        .get(name)
-        .with_context(|| format!("packages.lock pins no `{name}`; add it with `cargo xtask lock {name}`"))
+    project.lock.get(name).with_context(|| {
+        format!("packages.lock pins no `{name}`; add it with `cargo xtask lock {name}`")
+    })
 }
 
 /// `6.12.117-1~deb12u1` → `6.12.117`.
 fn upstream_version(debian_version: &str) -> String {
-    let without_epoch = debian_version.split_once(':').map_or(debian_version, |(_, v)| v);
-    without_epoch.split(['-', '+']).next().unwrap_or(without_epoch).to_owned()
+    let without_epoch = debian_version
+        .split_once(':')
+        .map_or(debian_version, |(_, v)| v);
+    without_epoch
+        .split(['-', '+'])
+        .next()
+        .unwrap_or(without_epoch)
+        .to_owned()
 }
 
 fn installed_versions(packages: &[&str]) -> Vec<Option<String>> {
@@ -91,15 +112,26 @@ fn ensure_host_packages(cache: &Cache) -> Result<()> {
         .map(|(name, _)| *name)
         .collect();
     let qemu_utils = versions[HOST_PACKAGES.len()].clone();
-    let qemu_wanted = qemu_utils.clone().unwrap_or_else(|| "1:10.0.2+ds-2+deb13u1~bpo12+1".to_owned());
+    let qemu_wanted = qemu_utils
+        .clone()
+        .unwrap_or_else(|| "1:10.0.2+ds-2+deb13u1~bpo12+1".to_owned());
     let qemu_ok = versions[HOST_PACKAGES.len() + 1].as_deref() == Some(qemu_wanted.as_str());
     if missing.is_empty() && qemu_ok {
         return Ok(());
     }
     let host = AptConfig::prepare(cache, Profile::Host)?;
     let mut install = host.apt_get();
-    install = install.args(["install", "-y", "-q", "--no-install-recommends"]).args(&missing);
-    let mut qemu_install = host.apt_get().args(["install", "-y", "-q", "--no-install-recommends", "-t", "bookworm-backports"]);
+    install = install
+        .args(["install", "-y", "-q", "--no-install-recommends"])
+        .args(&missing);
+    let mut qemu_install = host.apt_get().args([
+        "install",
+        "-y",
+        "-q",
+        "--no-install-recommends",
+        "-t",
+        "bookworm-backports",
+    ]);
     qemu_install = qemu_install.arg(format!("{QEMU_PACKAGE}={qemu_wanted}"));
     if qemu_utils.is_none() {
         qemu_install = qemu_install.arg(format!("{QEMU_UTILS}={qemu_wanted}"));
@@ -109,23 +141,35 @@ fn ensure_host_packages(cache: &Cache) -> Result<()> {
             "missing host packages: {}{}.\nInstall them as root with a private apt configuration \
              (it leaves /etc/apt as it is), then run this again:\n  sudo {}",
             missing.join(" "),
-            if qemu_ok { String::new() } else { format!(" {QEMU_PACKAGE}={qemu_wanted}") },
+            if qemu_ok {
+                String::new()
+            } else {
+                format!(" {QEMU_PACKAGE}={qemu_wanted}")
+            },
             host.describe_install(&missing, &qemu_wanted)
         );
     }
-    tracing::info!("installing host packages: {} {QEMU_PACKAGE}", missing.join(" "));
+    tracing::info!(
+        "installing host packages: {} {QEMU_PACKAGE}",
+        missing.join(" ")
+    );
     host.update()?;
     if !missing.is_empty() {
         install.env("DEBIAN_FRONTEND", "noninteractive").run()?;
     }
     if !qemu_ok {
-        qemu_install.env("DEBIAN_FRONTEND", "noninteractive").run()?;
+        qemu_install
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .run()?;
     }
     Ok(())
 }
 
 fn is_root() -> bool {
-    Tool::new("id").arg("-u").output().is_ok_and(|out| out.trim_ascii() == b"0")
+    Tool::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.trim_ascii() == b"0")
 }
 
 /// An apt configuration of our own: its sources list, package lists and archive cache live in
@@ -141,7 +185,10 @@ impl AptConfig {
         fs::create_dir_all(dir.join("archives/partial"))?;
         fs::create_dir_all(dir.join("parts"))?;
         let mirrors = system_mirrors()?;
-        cache::write_if_changed(&dir.join("sources.list"), apt_sources::sources_list(&mirrors, profile).as_bytes())?;
+        cache::write_if_changed(
+            &dir.join("sources.list"),
+            apt_sources::sources_list(&mirrors, profile).as_bytes(),
+        )?;
         Ok(AptConfig { dir })
     }
 
@@ -177,7 +224,8 @@ impl AptConfig {
     }
 
     fn has_lists(&self) -> bool {
-        fs::read_dir(self.dir.join("lists")).is_ok_and(|entries| entries.flatten().any(|e| e.path().is_file()))
+        fs::read_dir(self.dir.join("lists"))
+            .is_ok_and(|entries| entries.flatten().any(|e| e.path().is_file()))
     }
 
     /// Downloads one exact version into `dir` and returns the file.
@@ -186,7 +234,12 @@ impl AptConfig {
             self.update()?;
         }
         let spec = format!("{}={}", package.name, package.version);
-        let attempt = || self.apt_get().args(["download", "-q", &spec]).current_dir(dir).run();
+        let attempt = || {
+            self.apt_get()
+                .args(["download", "-q", &spec])
+                .current_dir(dir)
+                .run()
+        };
         if attempt().is_err() {
             // Lists go stale as suites move on; refresh once and retry.
             self.update()?;
@@ -196,19 +249,30 @@ impl AptConfig {
             .flatten()
             .map(|entry| entry.path())
             .filter(|path| path.extension().is_some_and(|ext| ext == "deb"));
-        debs.next().with_context(|| format!("apt-get download {spec} produced no .deb"))
+        debs.next()
+            .with_context(|| format!("apt-get download {spec} produced no .deb"))
     }
 }
 
 fn system_mirrors() -> Result<Mirrors> {
-    if let (Ok(archive), Ok(security)) = (std::env::var("APPLIANCE_DEBIAN_MIRROR"), std::env::var("APPLIANCE_DEBIAN_SECURITY_MIRROR")) {
+    if let (Ok(archive), Ok(security)) = (
+        std::env::var("APPLIANCE_DEBIAN_MIRROR"),
+        std::env::var("APPLIANCE_DEBIAN_SECURITY_MIRROR"),
+    ) {
         return Ok(Mirrors { archive, security });
     }
     let mut texts = Vec::new();
     texts.extend(fs::read_to_string("/etc/apt/sources.list").ok());
-    for entry in fs::read_dir("/etc/apt/sources.list.d").into_iter().flatten().flatten() {
+    for entry in fs::read_dir("/etc/apt/sources.list.d")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let path = entry.path();
-        if path.extension().is_some_and(|ext| ext == "list" || ext == "sources") {
+        if path
+            .extension()
+            .is_some_and(|ext| ext == "list" || ext == "sources")
+        {
             texts.extend(fs::read_to_string(path).ok());
         }
     }
@@ -251,13 +315,20 @@ pub fn pin_candidate(cache: &Cache, name: &str, suite: &str) -> Result<(PinnedPa
     apt.update()?;
     let scratch = tempfile::tempdir()?;
     let spec = format!("{name}/{suite}");
-    apt.apt_get().args(["download", "-q", &spec]).current_dir(scratch.path()).run()?;
+    apt.apt_get()
+        .args(["download", "-q", &spec])
+        .current_dir(scratch.path())
+        .run()?;
     let deb = fs::read_dir(scratch.path())?
         .flatten()
         .map(|entry| entry.path())
         .next()
         .with_context(|| format!("apt-get download {spec} produced nothing"))?;
-    let version = Tool::new("dpkg-deb").args(["-f"]).arg(&deb).arg("Version").output()?;
+    let version = Tool::new("dpkg-deb")
+        .args(["-f"])
+        .arg(&deb)
+        .arg("Version")
+        .output()?;
     let pin = PinnedPackage {
         name: name.to_owned(),
         version: String::from_utf8_lossy(&version).trim().to_owned(),
@@ -282,7 +353,9 @@ fn extract_from_deb(deb: &Path, into: &Path, tar_args: &[&str]) -> Result<()> {
 }
 
 fn ensure_kernel_source(cache: &Cache, pin: &PinnedPackage) -> Result<PathBuf> {
-    let target = cache.path("src").join(format!("linux-{}", upstream_version(&pin.version)));
+    let target = cache
+        .path("src")
+        .join(format!("linux-{}", upstream_version(&pin.version)));
     if target.join("Makefile").is_file() {
         return Ok(target);
     }
@@ -291,10 +364,17 @@ fn ensure_kernel_source(cache: &Cache, pin: &PinnedPackage) -> Result<PathBuf> {
     if target.join("Makefile").is_file() {
         return Ok(target);
     }
-    tracing::info!("extracting the kernel source to {} (about a minute)", target.display());
+    tracing::info!(
+        "extracting the kernel source to {} (about a minute)",
+        target.display()
+    );
     let staging = cache::staging_dir_for(&target)?;
     let script = r#"dpkg-deb --fsys-tarfile "$1" | tar -xO --wildcards './usr/src/linux-source-*.tar.xz' | tar -xJ --strip-components=1 -C "$2""#;
-    Tool::new("bash").args(["-o", "pipefail", "-c", script, "extract"]).arg(&deb).arg(staging.path()).run()?;
+    Tool::new("bash")
+        .args(["-o", "pipefail", "-c", script, "extract"])
+        .arg(&deb)
+        .arg(staging.path())
+        .run()?;
     cache::promote_dir(staging, &target)?;
     Ok(target)
 }
@@ -339,13 +419,20 @@ fn ensure_bindgen(cache: &Cache) -> Result<PathBuf> {
         return Ok(bindgen);
     }
     let _lock = cache.lock("tools")?;
-    tracing::info!("installing bindgen-cli {BINDGEN_VERSION} into {} (a few minutes)", root.display());
+    tracing::info!(
+        "installing bindgen-cli {BINDGEN_VERSION} into {} (a few minutes)",
+        root.display()
+    );
     Tool::new("cargo")
         .args(["install", "--locked", "--root"])
         .arg(&root)
         .arg(format!("bindgen-cli@{BINDGEN_VERSION}"))
         .run()?;
-    ensure!(version_ok(&bindgen), "{} does not report version {BINDGEN_VERSION}", bindgen.display());
+    ensure!(
+        version_ok(&bindgen),
+        "{} does not report version {BINDGEN_VERSION}",
+        bindgen.display()
+    );
     Ok(bindgen)
 }
 

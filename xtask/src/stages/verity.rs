@@ -46,7 +46,10 @@ pub fn format(rootfs: &Path, disk: &Path) -> Result<VerityOutput> {
     let size = fs::metadata(&staged)?.len();
     let data_blocks = size.div_ceil(BLOCK_SIZE);
     let hash_offset = data_blocks * BLOCK_SIZE;
-    fs::File::options().write(true).open(&staged)?.set_len(hash_offset)?;
+    fs::File::options()
+        .write(true)
+        .open(&staged)?
+        .set_len(hash_offset)?;
     tracing::info!("verity: hashing {data_blocks} blocks");
     let report = Tool::new("veritysetup")
         .args(["format", "--no-superblock", "--hash=sha256"])
@@ -64,7 +67,10 @@ pub fn format(rootfs: &Path, disk: &Path) -> Result<VerityOutput> {
         .find_map(|line| line.strip_prefix("Root hash:"))
         .map(|hash| hash.trim().to_owned())
         .context("veritysetup printed no `Root hash:` line")?;
-    ensure!(root_hash.len() == 64, "unexpected root hash `{root_hash}` from veritysetup");
+    ensure!(
+        root_hash.len() == 64,
+        "unexpected root hash `{root_hash}` from veritysetup"
+    );
     fs::rename(&staged, disk)?;
     Ok(VerityOutput {
         disk: disk.to_path_buf(),
@@ -90,7 +96,10 @@ pub fn format_cached(rootfs: &Path, rootfs_key: &str, disk: &Path) -> Result<Ver
         });
     }
     let output = format(rootfs, disk)?;
-    cache::write_atomic(&record, serde_json::to_string(&(rootfs_key, &output))?.as_bytes())?;
+    cache::write_atomic(
+        &record,
+        serde_json::to_string(&(rootfs_key, &output))?.as_bytes(),
+    )?;
     Ok(output)
 }
 
@@ -109,7 +118,11 @@ mod tests {
         };
         assert_eq!(
             output.dm_table("/dev/vda"),
-            format!("rootfs,,,ro,0 80 verity 1 /dev/vda /dev/vda 4096 4096 10 10 sha256 {} {}", "ab".repeat(32), "cd".repeat(32))
+            format!(
+                "rootfs,,,ro,0 80 verity 1 /dev/vda /dev/vda 4096 4096 10 10 sha256 {} {}",
+                "ab".repeat(32),
+                "cd".repeat(32)
+            )
         );
     }
 }

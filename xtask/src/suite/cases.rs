@@ -12,7 +12,9 @@ const IPE: &str = "/sys/kernel/security/ipe";
 pub type CaseResult = Result<(), String>;
 
 fn run(guest: &mut Guest, command: &str) -> Result<appliance_qemu::Output, String> {
-    guest.run(command, COMMAND_TIMEOUT).map_err(|error| error.to_string())
+    guest
+        .run(command, COMMAND_TIMEOUT)
+        .map_err(|error| error.to_string())
 }
 
 fn expect(condition: bool, what: impl FnOnce() -> String) -> CaseResult {
@@ -21,49 +23,95 @@ fn expect(condition: bool, what: impl FnOnce() -> String) -> CaseResult {
 
 pub fn ipe_active_and_enforcing(guest: &mut Guest, spec: &BootSpec) -> CaseResult {
     let enforce = run(guest, &format!("cat {IPE}/enforce"))?;
-    expect(enforce.text.trim() == "1", || format!("{IPE}/enforce is {:?}, expected 1", enforce.text.trim()))?;
+    expect(enforce.text.trim() == "1", || {
+        format!("{IPE}/enforce is {:?}, expected 1", enforce.text.trim())
+    })?;
     let active = run(
         guest,
-        &format!("for p in {IPE}/policies/*; do [ \"$(cat $p/active)\" = 1 ] && echo \"$(cat $p/name) $(cat $p/version)\"; done; true"),
+        &format!(
+            "for p in {IPE}/policies/*; do [ \"$(cat $p/active)\" = 1 ] && echo \"$(cat $p/name) $(cat $p/version)\"; done; true"
+        ),
     )?;
     let expected = format!("{} {}", spec.policy_name, spec.policy_version);
-    expect(active.text.trim() == expected, || format!("active policy is {:?}, expected {expected:?}", active.text.trim()))
+    expect(active.text.trim() == expected, || {
+        format!(
+            "active policy is {:?}, expected {expected:?}",
+            active.text.trim()
+        )
+    })
 }
 
 pub fn rootfs_is_verity_erofs(guest: &mut Guest, _spec: &BootSpec) -> CaseResult {
     let root = run(guest, "grep ' / ' /proc/mounts")?;
-    expect(root.text.contains(" / erofs ro"), || format!("/ is not a read-only erofs: {}", root.text.trim()))?;
+    expect(root.text.contains(" / erofs ro"), || {
+        format!("/ is not a read-only erofs: {}", root.text.trim())
+    })?;
     let target = run(guest, "cat /sys/block/dm-0/dm/name")?;
-    expect(target.text.trim() == "rootfs", || format!("dm-0 is {:?}, not the verity rootfs", target.text.trim()))?;
+    expect(target.text.trim() == "rootfs", || {
+        format!("dm-0 is {:?}, not the verity rootfs", target.text.trim())
+    })?;
     let write = run(guest, "touch /etc/written 2>&1")?;
-    expect(write.status != 0 && write.text.contains("Read-only file system"), || format!("writing to / did not fail as read-only: {write:?}"))
+    expect(
+        write.status != 0 && write.text.contains("Read-only file system"),
+        || format!("writing to / did not fail as read-only: {write:?}"),
+    )
 }
 
 pub fn verity_binary_runs(guest: &mut Guest, _spec: &BootSpec) -> CaseResult {
     let output = run(guest, "/bin/busybox echo sealed-code-runs")?;
-    expect(output.status == 0 && output.text.trim() == "sealed-code-runs", || format!("/bin/busybox did not run: {output:?}"))
+    expect(
+        output.status == 0 && output.text.trim() == "sealed-code-runs",
+        || format!("/bin/busybox did not run: {output:?}"),
+    )
 }
 
 pub fn tmpfs_copy_is_denied_and_audited(guest: &mut Guest, _spec: &BootSpec) -> CaseResult {
-    let copy = run(guest, "cp /bin/busybox /tmp/copied && cmp /bin/busybox /tmp/copied && echo copied")?;
-    expect(copy.text.trim() == "copied", || format!("could not copy busybox to /tmp: {copy:?}"))?;
+    let copy = run(
+        guest,
+        "cp /bin/busybox /tmp/copied && cmp /bin/busybox /tmp/copied && echo copied",
+    )?;
+    expect(copy.text.trim() == "copied", || {
+        format!("could not copy busybox to /tmp: {copy:?}")
+    })?;
     let exec = run(guest, "/tmp/copied true 2>&1")?;
     // 126 with strerror(EACCES): the kernel refused the exec, not the shell.
-    expect(exec.status == 126 && exec.text.contains("Permission denied"), || format!("running /tmp/copied was not denied with EACCES: {exec:?}"))?;
+    expect(
+        exec.status == 126 && exec.text.contains("Permission denied"),
+        || format!("running /tmp/copied was not denied with EACCES: {exec:?}"),
+    )?;
     let audit = run(guest, "dmesg | grep 'type=1420'")?;
-    let record = audit.text.lines().find(|line| line.contains("path=\"/tmp/copied\""));
+    let record = audit
+        .text
+        .lines()
+        .find(|line| line.contains("path=\"/tmp/copied\""));
     expect(
         record.is_some_and(|line| {
-            line.contains("ipe_op=EXECUTE") && line.contains("ipe_hook=BPRM_CHECK") && line.contains("enforcing=1") && line.contains("rule=\"DEFAULT action=DENY\"")
+            line.contains("ipe_op=EXECUTE")
+                && line.contains("ipe_hook=BPRM_CHECK")
+                && line.contains("enforcing=1")
+                && line.contains("rule=\"DEFAULT action=DENY\"")
         }),
-        || format!("no IPE audit record (type 1420) names the denial; records: {:?}", audit.text),
+        || {
+            format!(
+                "no IPE audit record (type 1420) names the denial; records: {:?}",
+                audit.text
+            )
+        },
     )
 }
 
 pub fn tampered_file_fails_with_eio(guest: &mut Guest, _spec: &BootSpec) -> CaseResult {
-    let read = run(guest, &format!("cat {BUILD_RECORD} > /dev/null 2>/tmp/err; echo $? $(cat /tmp/err)"))?;
+    let read = run(
+        guest,
+        &format!("cat {BUILD_RECORD} > /dev/null 2>/tmp/err; echo $? $(cat /tmp/err)"),
+    )?;
     let text = read.text.trim();
-    expect(!text.starts_with("0 ") && text != "0" && text.contains("I/O error"), || format!("reading the tampered {BUILD_RECORD} did not fail with EIO: {text:?}"))?;
+    expect(
+        !text.starts_with("0 ") && text != "0" && text.contains("I/O error"),
+        || format!("reading the tampered {BUILD_RECORD} did not fail with EIO: {text:?}"),
+    )?;
     let other = run(guest, "cat /etc/hostname")?;
-    expect(other.status == 0, || format!("an untouched file did not read either: {other:?}"))
+    expect(other.status == 0, || {
+        format!("an untouched file did not read either: {other:?}")
+    })
 }

@@ -24,11 +24,17 @@ const SEALED_IMAGE_CASES: &[(&str, Case)] = &[
     ("ipe_active_and_enforcing", cases::ipe_active_and_enforcing),
     ("rootfs_is_verity_erofs", cases::rootfs_is_verity_erofs),
     ("verity_binary_runs", cases::verity_binary_runs),
-    ("tmpfs_copy_is_denied_and_audited", cases::tmpfs_copy_is_denied_and_audited),
+    (
+        "tmpfs_copy_is_denied_and_audited",
+        cases::tmpfs_copy_is_denied_and_audited,
+    ),
 ];
 
 /// Cases on a copy of the image with one byte of a file's data flipped.
-const TAMPERED_IMAGE_CASES: &[(&str, Case)] = &[("tampered_file_fails_with_eio", cases::tampered_file_fails_with_eio)];
+const TAMPERED_IMAGE_CASES: &[(&str, Case)] = &[(
+    "tampered_file_fails_with_eio",
+    cases::tampered_file_fails_with_eio,
+)];
 
 #[derive(Default)]
 struct Tally {
@@ -46,7 +52,10 @@ impl Tally {
             }
             Err(reason) => {
                 self.failed += 1;
-                println!("test {name} ... FAILED ({seconds:.1}s)\n    {}", reason.replace('\n', "\n    "));
+                println!(
+                    "test {name} ... FAILED ({seconds:.1}s)\n    {}",
+                    reason.replace('\n', "\n    ")
+                );
             }
         }
     }
@@ -72,19 +81,38 @@ pub fn run(project: &Project, args: &TestArgs) -> Result<ExitCode> {
     run_cases(&mut tally, &spec, accel, boot_timeout, SEALED_IMAGE_CASES);
 
     let tampered = tampered_copy(project, &args.image.name, &spec)?;
-    run_cases(&mut tally, &tampered, accel, boot_timeout, TAMPERED_IMAGE_CASES);
+    run_cases(
+        &mut tally,
+        &tampered,
+        accel,
+        boot_timeout,
+        TAMPERED_IMAGE_CASES,
+    );
 
     println!("{} passed, {} failed", tally.passed, tally.failed);
-    Ok(if tally.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if tally.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Boots one guest and runs `cases` in it; a guest that does not boot fails every case.
-fn run_cases(tally: &mut Tally, spec: &BootSpec, accel: appliance_qemu::Accel, boot_timeout: Duration, cases: &[(&str, Case)]) {
+fn run_cases(
+    tally: &mut Tally,
+    spec: &BootSpec,
+    accel: appliance_qemu::Accel,
+    boot_timeout: Duration,
+    cases: &[(&str, Case)],
+) {
     let started = Instant::now();
     let booted = boot(spec, accel, boot_timeout);
     match booted {
         Ok(mut guest) => {
-            println!("guest booted to its shell in {:.1}s ({accel:?})", started.elapsed().as_secs_f64());
+            println!(
+                "guest booted to its shell in {:.1}s ({accel:?})",
+                started.elapsed().as_secs_f64()
+            );
             for (name, case) in cases {
                 let started = Instant::now();
                 tally.record(name, started, case(&mut guest, spec));
@@ -92,7 +120,11 @@ fn run_cases(tally: &mut Tally, spec: &BootSpec, accel: appliance_qemu::Accel, b
         }
         Err(error) => {
             for (name, _) in cases {
-                tally.record(name, started, Err(format!("the guest did not boot: {error:#}")));
+                tally.record(
+                    name,
+                    started,
+                    Err(format!("the guest did not boot: {error:#}")),
+                );
             }
         }
     }
@@ -114,7 +146,10 @@ fn tampered_copy(project: &Project, name: &str, spec: &BootSpec) -> Result<BootS
     let offset = tamper::flip_byte_of_file(&mut disk, &record).map_err(anyhow::Error::msg)?;
     let tampered_disk = out_dir.join("disk-tampered.img");
     crate::cache::write_atomic(&tampered_disk, &disk)?;
-    println!("tampered copy: flipped the byte at offset {offset} of {}", tampered_disk.display());
+    println!(
+        "tampered copy: flipped the byte at offset {offset} of {}",
+        tampered_disk.display()
+    );
     Ok(BootSpec {
         disk: tampered_disk,
         ..spec.clone()

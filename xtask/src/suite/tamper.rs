@@ -4,12 +4,23 @@
 /// the offset. Refuses when the contents are absent or ambiguous, since then the test would
 /// prove nothing.
 pub fn flip_byte_of_file(image: &mut [u8], file_contents: &[u8]) -> Result<usize, String> {
-    let window = file_contents.get(..file_contents.len().min(256)).unwrap_or_default();
+    let window = file_contents
+        .get(..file_contents.len().min(256))
+        .unwrap_or_default();
     if window.len() < 32 {
-        return Err(format!("the file is {} bytes; too short to locate reliably", file_contents.len()));
+        return Err(format!(
+            "the file is {} bytes; too short to locate reliably",
+            file_contents.len()
+        ));
     }
-    let mut matches = image.windows(window.len()).enumerate().filter(|(_, w)| *w == window).map(|(at, _)| at);
-    let at = matches.next().ok_or("the file's contents are not in the image as plain data")?;
+    let mut matches = image
+        .windows(window.len())
+        .enumerate()
+        .filter(|(_, w)| *w == window)
+        .map(|(at, _)| at);
+    let at = matches
+        .next()
+        .ok_or("the file's contents are not in the image as plain data")?;
     if matches.next().is_some() {
         return Err("the file's contents appear more than once in the image".to_owned());
     }
@@ -31,17 +42,23 @@ mod tests {
         let original = image.clone();
         let offset = flip_byte_of_file(&mut image, &contents).unwrap();
         assert!((50..150).contains(&offset));
-        let differing: Vec<usize> = (0..image.len()).filter(|&i| image[i] != original[i]).collect();
+        let differing: Vec<usize> = (0..image.len())
+            .filter(|&i| image[i] != original[i])
+            .collect();
         assert_eq!(differing, [offset]);
     }
 
     #[test]
     fn refuses_absent_or_repeated_contents() {
         let contents = vec![7u8; 40];
-        assert!(flip_byte_of_file(&mut vec![0u8; 100], &contents).is_err());
+        assert!(flip_byte_of_file(&mut [0u8; 100], &contents).is_err());
         let mut twice = contents.clone();
         twice.push(0);
         twice.extend(&contents);
-        assert!(flip_byte_of_file(&mut twice, &contents).unwrap_err().contains("more than once"));
+        assert!(
+            flip_byte_of_file(&mut twice, &contents)
+                .unwrap_err()
+                .contains("more than once")
+        );
     }
 }
