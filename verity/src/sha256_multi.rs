@@ -7,8 +7,9 @@
 //! lanes, several times the speed of the best single-message code (OpenSSL's).
 //!
 //! Each lane hashes `prefix || block` for its own block; the whole 64-byte chunks of the
-//! shared prefix (the salt) are compressed once up front. Both backends are generated from
-//! one round function (`compress!`) over a handful of per-ISA vector helpers.
+//! shared prefix (the salt) are compressed once up front. Message words are loaded a whole
+//! chunk per lane and transposed in registers. Both backends are generated from one round
+//! function (`backend!`) over a handful of per-ISA vector helpers.
 
 /// Most lanes of any backend.
 pub(crate) const MAX_LANES: usize = 16;
@@ -56,16 +57,22 @@ impl Sha256Multi {
 
     fn with_backend(prefix: &[u8], backend: Backend) -> Self {
         let whole = prefix.len() / CHUNK * CHUNK;
-        let mut this = Self {
+        let mut state = IV;
+        for chunk in prefix[..whole].chunks_exact(CHUNK) {
+            let views = [chunk; MAX_LANES];
+            state = match backend {
+                // SAFETY: `detect` (or the tests) only choose a backend the CPU supports.
+                Backend::Avx2 => unsafe { x86::avx2::compress_once(&state, &views) },
+                // SAFETY: as above.
+                Backend::Avx512 => unsafe { x86::avx512::compress_once(&state, &views) },
+            };
+        }
+        Self {
             backend,
-            state: IV,
+            state,
             tail: prefix[whole..].to_vec(),
             prefix_len: prefix.len() as u64,
-        };
-        for chunk in prefix[..whole].chunks_exact(CHUNK) {
-            this.state = this.compress(&[this.state; MAX_LANES], &[chunk; MAX_LANES])[0];
         }
-        this
     }
 
     /// How many blocks [`Sha256Multi::hash`] takes at once.
@@ -77,83 +84,69 @@ impl Sha256Multi {
     }
 
     /// Writes `SHA-256(prefix || blocks[i])` to `out[i]` for the first `lanes()` blocks,
-    /// which must all have the same length.
+    /// which must all have the same length; the other entries are ignored.
     pub(crate) fn hash(&self, blocks: &[&[u8]; MAX_LANES], out: &mut [[u8; 32]; MAX_LANES]) {
-        let len = blocks[0].len();
-        let stream_len = self.tail.len() + len;
-        let chunks = (stream_len + 9).div_ceil(CHUNK);
-        let bit_len = (self.prefix_len + len as u64) * 8;
-        let mut state = [self.state; MAX_LANES];
-        let mut scratch = [[0u8; CHUNK]; MAX_LANES];
-        let lanes = self.lanes();
-        for chunk in 0..chunks {
-            let start = chunk * CHUNK;
-            let mut views = [&[0u8; CHUNK][..]; MAX_LANES];
-            if start >= self.tail.len() && start + CHUNK <= stream_len {
-                for (view, block) in views.iter_mut().zip(blocks).take(lanes) {
-                    *view = &block[start - self.tail.len()..][..CHUNK];
-                }
-            } else {
-                for (buf, block) in scratch.iter_mut().zip(blocks).take(lanes) {
-                    self.fill_chunk(buf, block, start, stream_len, chunks, bit_len);
-                }
-                for (view, buf) in views.iter_mut().zip(&scratch) {
-                    *view = buf;
-                }
-            }
-            state = self.compress(&state, &views);
-        }
-        for (digest, words) in out.iter_mut().zip(state).take(lanes) {
+        let state = match self.backend {
+            // SAFETY: as in `with_backend`.
+            Backend::Avx2 => unsafe { x86::avx2::hash(self, blocks) },
+            // SAFETY: as in `with_backend`.
+            Backend::Avx512 => unsafe { x86::avx512::hash(self, blocks) },
+        };
+        for (digest, words) in out.iter_mut().zip(state).take(self.lanes()) {
             for (bytes, word) in digest.chunks_exact_mut(4).zip(words) {
                 bytes.copy_from_slice(&word.to_be_bytes());
             }
         }
     }
 
-    fn compress(
-        &self,
-        state: &[[u32; 8]; MAX_LANES],
-        chunks: &[&[u8]; MAX_LANES],
-    ) -> [[u32; 8]; MAX_LANES] {
-        match self.backend {
-            // SAFETY: `detect` (or the tests) only choose a backend the CPU supports.
-            Backend::Avx2 => unsafe { x86::avx2::compress(state, chunks) },
-            // SAFETY: as above.
-            Backend::Avx512 => unsafe { x86::avx512::compress(state, chunks) },
-        }
+    /// Number of 64-byte chunks in `tail || block || padding` for blocks of `len` bytes.
+    fn chunks(&self, len: usize) -> usize {
+        (self.tail.len() + len + 9).div_ceil(CHUNK)
     }
 
-    /// Bytes `start..start + 64` of `tail || block || padding`.
-    fn fill_chunk(
-        &self,
-        buf: &mut [u8; CHUNK],
-        block: &[u8],
-        start: usize,
-        stream_len: usize,
-        chunks: usize,
-        bit_len: u64,
-    ) {
-        let len_at = chunks * CHUNK - 8;
-        for (i, byte) in buf.iter_mut().enumerate() {
-            let at = start + i;
-            *byte = if at < self.tail.len() {
-                self.tail[at]
-            } else if at < stream_len {
-                block[at - self.tail.len()]
-            } else if at == stream_len {
-                0x80
-            } else if at >= len_at {
-                bit_len.to_be_bytes()[at - len_at]
-            } else {
-                0
-            };
+    /// Chunk `chunk` of every lane's message: a view into the block where possible, else
+    /// assembled (prefix tail, padding, length) in `scratch`.
+    fn chunk_views<'a>(
+        &'a self,
+        blocks: &[&'a [u8]; MAX_LANES],
+        chunk: usize,
+        scratch: &'a mut [[u8; CHUNK]; MAX_LANES],
+    ) -> [&'a [u8]; MAX_LANES] {
+        let len = blocks[0].len();
+        let (start, stream_len) = (chunk * CHUNK, self.tail.len() + len);
+        if start >= self.tail.len() && start + CHUNK <= stream_len {
+            let at = start - self.tail.len();
+            return std::array::from_fn(|lane| {
+                blocks[lane].get(at..at + CHUNK).unwrap_or(&[0; CHUNK])
+            });
         }
+        let len_at = self.chunks(len) * CHUNK - 8;
+        let bit_len = ((self.prefix_len + len as u64) * 8).to_be_bytes();
+        for (buf, block) in scratch.iter_mut().zip(blocks).take(self.lanes()) {
+            for (i, byte) in buf.iter_mut().enumerate() {
+                let at = start + i;
+                *byte = if at < self.tail.len() {
+                    self.tail[at]
+                } else if at < stream_len {
+                    block[at - self.tail.len()]
+                } else if at == stream_len {
+                    0x80
+                } else if at >= len_at {
+                    bit_len[at - len_at]
+                } else {
+                    0
+                };
+            }
+        }
+        std::array::from_fn(|lane| &scratch[lane][..])
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 fn detect() -> Option<Backend> {
-    if std::arch::is_x86_feature_detected!("avx512f") {
+    if std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+    {
         Some(Backend::Avx512)
     } else if std::arch::is_x86_feature_detected!("avx2") {
         Some(Backend::Avx2)
@@ -167,38 +160,26 @@ fn detect() -> Option<Backend> {
     None
 }
 
-/// The SHA-256 compression function over vectors of `$lanes` lanes, written once in
-/// terms of the helpers each backend module defines (`splat`, `add`, `xor3`, `shr`,
-/// `rotr`, `ch`, `maj`, `gather`, `scatter`).
-macro_rules! compress {
+/// The SHA-256 rounds over vectors, written once in terms of the helpers each backend
+/// module defines (`splat`, `add`, `xor3`, `shr`, `rotr`, `ch`, `maj`, `load_words`,
+/// `store_state`), plus the two entry points built on them.
+macro_rules! backend {
     ($feature:literal) => {
-        /// One compression of one 64-byte chunk per lane; lanes past `LANES` are untouched.
+        /// One compression of one 64-byte chunk per lane.
         #[target_feature(enable = $feature)]
-        pub(crate) fn compress(
-            state: &[[u32; 8]; MAX_LANES],
-            chunks: &[&[u8]; MAX_LANES],
-        ) -> [[u32; 8]; MAX_LANES] {
-            let initial: [Vector; 8] = std::array::from_fn(|i| gather(|lane| state[lane][i]));
-            let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = initial;
-            let mut w = [splat(0); 16];
+        fn compress(state: [Vector; 8], chunks: &[&[u8]; MAX_LANES]) -> [Vector; 8] {
+            let mut w = load_words(chunks);
+            let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = state;
             for (t, k) in K.iter().enumerate() {
-                let wt = if t < 16 {
-                    let at = 4 * t;
-                    w[t] = gather(|lane| {
-                        let c = chunks[lane];
-                        u32::from_be_bytes([c[at], c[at + 1], c[at + 2], c[at + 3]])
-                    });
-                    w[t]
-                } else {
+                if t >= 16 {
                     let w15 = w[(t - 15) % 16];
                     let w2 = w[(t - 2) % 16];
                     let s0 = xor3(rotr::<7, 25>(w15), rotr::<18, 14>(w15), shr::<3>(w15));
                     let s1 = xor3(rotr::<17, 15>(w2), rotr::<19, 13>(w2), shr::<10>(w2));
                     w[t % 16] = add(add(w[t % 16], s0), add(w[(t - 7) % 16], s1));
-                    w[t % 16]
-                };
+                }
                 let s1 = xor3(rotr::<6, 26>(e), rotr::<11, 21>(e), rotr::<25, 7>(e));
-                let t1 = add(add(add(h, s1), add(ch(e, f, g), splat(*k))), wt);
+                let t1 = add(add(add(h, s1), add(ch(e, f, g), splat(*k))), w[t % 16]);
                 let s0 = xor3(rotr::<2, 30>(a), rotr::<13, 19>(a), rotr::<22, 10>(a));
                 let t2 = add(s0, maj(a, b, c));
                 h = g;
@@ -210,13 +191,39 @@ macro_rules! compress {
                 b = a;
                 a = add(t1, t2);
             }
-            let mut out = *state;
-            for (i, (v, init)) in [a, b, c, d, e, f, g, h]
-                .into_iter()
-                .zip(initial)
-                .enumerate()
-            {
-                for (lane, word) in scatter(add(v, init)).into_iter().enumerate() {
+            let out = [a, b, c, d, e, f, g, h];
+            std::array::from_fn(|i| add(out[i], state[i]))
+        }
+
+        /// The final states of hashing `prefix || blocks[lane]` in each lane.
+        #[target_feature(enable = $feature)]
+        pub(crate) fn hash(
+            multi: &Sha256Multi,
+            blocks: &[&[u8]; MAX_LANES],
+        ) -> [[u32; 8]; MAX_LANES] {
+            let mut state: [Vector; 8] = std::array::from_fn(|i| splat(multi.state[i]));
+            let mut scratch = [[0u8; CHUNK]; MAX_LANES];
+            for chunk in 0..multi.chunks(blocks[0].len()) {
+                state = compress(state, &multi.chunk_views(blocks, chunk, &mut scratch));
+            }
+            store_state(state)
+        }
+
+        /// `state` after one more (unpadded) 64-byte chunk, for prefix set-up.
+        #[target_feature(enable = $feature)]
+        pub(crate) fn compress_once(state: &[u32; 8], chunks: &[&[u8]; MAX_LANES]) -> [u32; 8] {
+            let state = std::array::from_fn(|i| splat(state[i]));
+            store_state(compress(state, chunks))[0]
+        }
+
+        /// Transposes one vector per state word into one state per lane.
+        #[target_feature(enable = $feature)]
+        fn store_state(state: [Vector; 8]) -> [[u32; 8]; MAX_LANES] {
+            let mut out = [[0u32; 8]; MAX_LANES];
+            for (i, v) in state.into_iter().enumerate() {
+                // SAFETY: same size, and every bit pattern is valid for both types.
+                let words = unsafe { std::mem::transmute::<Vector, [u32; LANES]>(v) };
+                for (lane, word) in words.into_iter().enumerate() {
                     out[lane][i] = word;
                 }
             }
@@ -230,7 +237,7 @@ mod x86 {
     pub(super) mod avx2 {
         use std::arch::x86_64::*;
 
-        use super::super::{K, MAX_LANES};
+        use super::super::{CHUNK, K, MAX_LANES, Sha256Multi};
 
         type Vector = __m256i;
         const LANES: usize = 8;
@@ -274,27 +281,65 @@ mod x86 {
             )
         }
 
-        /// A vector whose lane `i` is `word(i)`.
+        /// Loads 32 bytes at `at` of a chunk, byte-swapping each word to big-endian order.
         #[target_feature(enable = "avx2")]
-        fn gather(word: impl Fn(usize) -> u32) -> Vector {
-            let words: [u32; LANES] = std::array::from_fn(word);
-            // SAFETY: same size, and every bit pattern is valid for both types.
-            unsafe { std::mem::transmute::<[u32; LANES], Vector>(words) }
+        fn load_be(chunk: &[u8], at: usize) -> Vector {
+            let bytes: &[u8; 32] = chunk[at..at + 32].try_into().unwrap_or(&[0; 32]);
+            // SAFETY: `bytes` is 32 readable bytes; the load has no alignment requirement.
+            let v = unsafe { _mm256_loadu_si256(bytes.as_ptr().cast()) };
+            let swap = _mm256_set_epi8(
+                12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11,
+                4, 5, 6, 7, 0, 1, 2, 3,
+            );
+            _mm256_shuffle_epi8(v, swap)
         }
 
+        /// 8x8 transpose of 32-bit elements: `rows[lane][t]` to `out[t][lane]`.
         #[target_feature(enable = "avx2")]
-        fn scatter(v: Vector) -> [u32; LANES] {
-            // SAFETY: as in `gather`.
-            unsafe { std::mem::transmute::<Vector, [u32; LANES]>(v) }
+        fn transpose(r: [Vector; 8]) -> [Vector; 8] {
+            let t: [Vector; 8] = std::array::from_fn(|i| {
+                let (a, b) = (r[i & !1], r[i | 1]);
+                if i % 2 == 0 {
+                    _mm256_unpacklo_epi32(a, b)
+                } else {
+                    _mm256_unpackhi_epi32(a, b)
+                }
+            });
+            // u[4g + j] holds words j and j + 4 of rows 4g..4g + 4.
+            let u: [Vector; 8] = std::array::from_fn(|i| {
+                let (g, j) = (i / 4 * 4, i % 4);
+                let (a, b) = (t[g + j / 2], t[g + j / 2 + 2]);
+                if j % 2 == 0 {
+                    _mm256_unpacklo_epi64(a, b)
+                } else {
+                    _mm256_unpackhi_epi64(a, b)
+                }
+            });
+            std::array::from_fn(|i| {
+                let j = i % 4;
+                if i < 4 {
+                    _mm256_permute2x128_si256::<0x20>(u[j], u[4 + j])
+                } else {
+                    _mm256_permute2x128_si256::<0x31>(u[j], u[4 + j])
+                }
+            })
         }
 
-        compress!("avx2");
+        /// The 16 message words of each lane's chunk, one vector per word.
+        #[target_feature(enable = "avx2")]
+        fn load_words(chunks: &[&[u8]; MAX_LANES]) -> [Vector; 16] {
+            let low = transpose(std::array::from_fn(|lane| load_be(chunks[lane], 0)));
+            let high = transpose(std::array::from_fn(|lane| load_be(chunks[lane], 32)));
+            std::array::from_fn(|t| if t < 8 { low[t] } else { high[t - 8] })
+        }
+
+        backend!("avx2");
     }
 
     pub(super) mod avx512 {
         use std::arch::x86_64::*;
 
-        use super::super::{K, MAX_LANES};
+        use super::super::{CHUNK, K, MAX_LANES, Sha256Multi};
 
         type Vector = __m512i;
         const LANES: usize = 16;
@@ -337,20 +382,70 @@ mod x86 {
             _mm512_ternarylogic_epi32::<0xe8>(a, b, c)
         }
 
-        #[target_feature(enable = "avx512f")]
-        fn gather(word: impl Fn(usize) -> u32) -> Vector {
-            let words: [u32; LANES] = std::array::from_fn(word);
-            // SAFETY: same size, and every bit pattern is valid for both types.
-            unsafe { std::mem::transmute::<[u32; LANES], Vector>(words) }
+        /// Loads a 64-byte chunk, byte-swapping each word to big-endian order.
+        #[target_feature(enable = "avx512f,avx512bw")]
+        fn load_be(chunk: &[u8]) -> Vector {
+            let bytes: &[u8; CHUNK] = chunk[..CHUNK].try_into().unwrap_or(&[0; CHUNK]);
+            // SAFETY: `bytes` is 64 readable bytes; the load has no alignment requirement.
+            let v = unsafe { _mm512_loadu_si512(bytes.as_ptr().cast()) };
+            let swap = _mm512_set4_epi32(0x0c0d0e0f, 0x08090a0b, 0x04050607, 0x00010203);
+            _mm512_shuffle_epi8(v, swap)
         }
 
-        #[target_feature(enable = "avx512f")]
-        fn scatter(v: Vector) -> [u32; LANES] {
-            // SAFETY: as in `gather`.
-            unsafe { std::mem::transmute::<Vector, [u32; LANES]>(v) }
+        /// The 16 message words of each lane's chunk, one vector per word: a 16x16
+        /// transpose of 32-bit elements in four shuffle stages.
+        #[target_feature(enable = "avx512f,avx512bw")]
+        fn load_words(chunks: &[&[u8]; MAX_LANES]) -> [Vector; 16] {
+            let r: [Vector; 16] = std::array::from_fn(|lane| load_be(chunks[lane]));
+            let t: [Vector; 16] = std::array::from_fn(|i| {
+                let (a, b) = (r[i & !1], r[i | 1]);
+                if i % 2 == 0 {
+                    _mm512_unpacklo_epi32(a, b)
+                } else {
+                    _mm512_unpackhi_epi32(a, b)
+                }
+            });
+            // u[4g + j] holds words j, j + 4, j + 8, j + 12 of rows 4g..4g + 4.
+            let u: [Vector; 16] = std::array::from_fn(|i| {
+                let (g, j) = (i / 4 * 4, i % 4);
+                let (a, b) = (t[g + j / 2], t[g + j / 2 + 2]);
+                if j % 2 == 0 {
+                    _mm512_unpacklo_epi64(a, b)
+                } else {
+                    _mm512_unpackhi_epi64(a, b)
+                }
+            });
+            // v[4j + 0]: words j, j + 8 of rows 0..8; v[4j + 1]: words j + 4, j + 12 of rows
+            // 0..8; v[4j + 2] and v[4j + 3]: the same for rows 8..16.
+            let v: [Vector; 16] = std::array::from_fn(|i| {
+                let (j, k) = (i / 4, i % 4);
+                let (a, b) = if k < 2 {
+                    (u[j], u[4 + j])
+                } else {
+                    (u[8 + j], u[12 + j])
+                };
+                if k % 2 == 0 {
+                    _mm512_shuffle_i32x4::<0x88>(a, b)
+                } else {
+                    _mm512_shuffle_i32x4::<0xdd>(a, b)
+                }
+            });
+            std::array::from_fn(|word| {
+                let (j, high) = (word % 4, word / 4);
+                let (a, b) = if high % 2 == 0 {
+                    (v[4 * j], v[4 * j + 2])
+                } else {
+                    (v[4 * j + 1], v[4 * j + 3])
+                };
+                if high < 2 {
+                    _mm512_shuffle_i32x4::<0x88>(a, b)
+                } else {
+                    _mm512_shuffle_i32x4::<0xdd>(a, b)
+                }
+            })
         }
 
-        compress!("avx512f");
+        backend!("avx512f,avx512bw");
     }
 }
 
@@ -382,8 +477,14 @@ mod tests {
                 let prefix = &data[7..7 + prefix_len];
                 let multi = Sha256Multi::with_backend(prefix, backend);
                 for block_len in [0, 1, 55, 56, 63, 64, 65, 512, 1000, 4096] {
-                    let blocks: [&[u8]; MAX_LANES] =
-                        std::array::from_fn(|i| &data[100 + i * 1500..][..block_len]);
+                    // Entries past `lanes()` are ignored, as `SaltedHasher` passes them empty.
+                    let blocks: [&[u8]; MAX_LANES] = std::array::from_fn(|i| {
+                        if i < multi.lanes() {
+                            &data[100 + i * 1500..][..block_len]
+                        } else {
+                            &[]
+                        }
+                    });
                     let mut out = [[0u8; 32]; MAX_LANES];
                     multi.hash(&blocks, &mut out);
                     for (block, got) in blocks.iter().zip(out).take(multi.lanes()) {
