@@ -81,6 +81,19 @@ pub enum Error {
     )]
     NoData,
 
+    /// An image to append a tree to does not end on a data block boundary.
+    #[error(
+        "{path}: {size} bytes is not a whole number of {block_size}-byte data blocks, so its tail would be unprotected: pad the image first"
+    )]
+    Unaligned {
+        /// The image.
+        path: PathBuf,
+        /// Its size in bytes.
+        size: u64,
+        /// The data block size.
+        block_size: u32,
+    },
+
     /// More data blocks were requested than the data file holds.
     #[error(
         "{path}: {requested} data blocks requested, but the file holds only {available}: lower --data-blocks"

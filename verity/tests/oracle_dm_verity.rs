@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use common::{EDGE_SIZES, Rng, run, run_ok, tool};
-use verity::dm_verity::{Params, Uuid, format, read_superblock, verify};
+use verity::dm_verity::{Params, Uuid, format, format_appended, read_superblock, verify};
 use verity::{Error, HashAlgorithm};
 
 const UUID: &str = "12345678-1234-1234-1234-123456789abc";
@@ -354,4 +354,40 @@ fn verify_reads_veritysetup_output_without_superblock() {
         ..params
     };
     verify(&img, &img, &params, &hex::decode(root).unwrap()).unwrap();
+}
+
+/// What the image pipeline runs: the tree appended to the image, no superblock.
+#[test]
+fn format_appended_matches_veritysetup_and_gives_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Rng::new(17).bytes(300 * 4096);
+    let (want, got) = (dir.path().join("want.img"), dir.path().join("got.img"));
+    fs::write(&want, &data).unwrap();
+    fs::write(&got, &data).unwrap();
+    let params = Params {
+        salt: vec![3; 32],
+        ..Params::default()
+    };
+    let with_offset = Params {
+        hash_offset: data.len() as u64,
+        ..params.clone()
+    };
+    let want_root = veritysetup_format(&want, &want, &with_offset).unwrap();
+    let formatted = format_appended(&got, &params).unwrap();
+    assert_eq!(formatted.root_hash.to_hex(), want_root);
+    assert!(fs::read(&want).unwrap() == fs::read(&got).unwrap());
+    assert_eq!(
+        formatted.table(&params, "/dev/vda", "/dev/vda"),
+        format!(
+            "1 /dev/vda /dev/vda 4096 4096 300 300 sha256 {want_root} {}",
+            hex::encode([3; 32])
+        )
+    );
+    assert_eq!(formatted.data_sectors(&params), 2400);
+
+    fs::write(&got, &data[..1000]).unwrap();
+    assert!(matches!(
+        format_appended(&got, &params),
+        Err(Error::Unaligned { size: 1000, .. })
+    ));
 }

@@ -85,6 +85,57 @@ pub fn format(data_path: &Path, hash_path: &Path, params: &Params) -> Result<For
     })
 }
 
+/// Appends the hash tree (and superblock, if any) to `image` at its current end, which
+/// must be a whole number of data blocks: `veritysetup format IMG IMG --hash-offset SIZE`.
+/// `params.hash_offset` and `params.data_blocks` are ignored. For the kernel, the data
+/// blocks are `geometry.data_blocks` and the hash start block is
+/// `geometry.tree_offset / hash_block_size` (see [`Formatted::table`]).
+pub fn format_appended(image: &Path, params: &Params) -> Result<Formatted, Error> {
+    let size = std::fs::metadata(image)
+        .map_err(Error::io(image, "stat the image"))?
+        .len();
+    if size % u64::from(params.data_block_size) != 0 {
+        return Err(Error::Unaligned {
+            path: image.into(),
+            size,
+            block_size: params.data_block_size,
+        });
+    }
+    let params = Params {
+        hash_offset: size,
+        data_blocks: None,
+        ..params.clone()
+    };
+    format(image, image, &params)
+}
+
+impl Formatted {
+    /// The dm-verity target parameters for a device-mapper table line, e.g. for
+    /// `dm-mod.create="root,,,ro,0 SECTORS verity TABLE"`: version, devices, block sizes,
+    /// data blocks, hash start block, algorithm, root hash and salt (`-` if none).
+    pub fn table(&self, params: &Params, data_device: &str, hash_device: &str) -> String {
+        let salt = if params.salt.is_empty() {
+            "-".to_owned()
+        } else {
+            hex::encode(&params.salt)
+        };
+        format!(
+            "1 {data_device} {hash_device} {} {} {} {} {} {} {salt}",
+            params.data_block_size,
+            params.hash_block_size,
+            self.geometry.data_blocks,
+            self.geometry.tree_offset / u64::from(params.hash_block_size),
+            params.hash,
+            self.root_hash,
+        )
+    }
+
+    /// Size of the protected data in 512-byte sectors (the table line's length).
+    pub fn data_sectors(&self, params: &Params) -> u64 {
+        self.geometry.data_blocks * u64::from(params.data_block_size) / 512
+    }
+}
+
 /// [`format`] for data in memory: returns the result and the bytes of a new hash device
 /// file (`geometry.written_len()` long, zeros before the hash area). For tests and small images.
 pub fn format_bytes(data: &[u8], params: &Params) -> Result<(Formatted, Vec<u8>), Error> {

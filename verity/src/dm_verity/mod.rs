@@ -19,7 +19,7 @@ mod superblock;
 mod uuid;
 mod verify;
 
-pub use format::{Formatted, format, format_bytes};
+pub use format::{Formatted, format, format_appended, format_bytes};
 pub use geometry::Geometry;
 pub use params::{HASH_OFFSET_ALIGN, MAX_BLOCK_SIZE, MAX_SALT_LEN, MIN_BLOCK_SIZE, Params};
 pub use superblock::{SUPERBLOCK_LEN, Superblock};
