@@ -87,11 +87,52 @@ impl<'h, S: Sink> TreeBuilder<'h, S> {
     }
 
     /// Pushes the packed digests of consecutive data blocks.
+    ///
+    /// Where digests fill whole level-0 blocks back to back (no per-digest padding), those
+    /// blocks are taken straight from `digests` and hashed together (multi-buffer), so the
+    /// tree costs little beyond the leaves; everything else goes digest by digest.
     pub(crate) fn push_leaves(&mut self, digests: &[u8]) -> Result<(), Error> {
-        for digest in digests.chunks_exact(self.hasher.digest_len()) {
+        let digest_len = self.hasher.digest_len();
+        let Packing {
+            block_size,
+            stride,
+            per_block,
+        } = self.packing;
+        let dense = stride == digest_len && per_block * stride == block_size;
+        let mut rest = digests;
+        while let Some((digest, tail)) = rest.split_at_checked(digest_len) {
+            let aligned = self.levels.first().is_some_and(|level| level.filled == 0);
+            if dense && aligned && rest.len() >= block_size {
+                let whole = rest.len() / block_size * block_size;
+                self.push_level0_blocks(&rest[..whole])?;
+                rest = &rest[whole..];
+                continue;
+            }
             self.push(
                 0,
-                Digest::filled(digest.len(), |out| out.copy_from_slice(digest)),
+                Digest::filled(digest_len, |out| out.copy_from_slice(digest)),
+            )?;
+            rest = tail;
+        }
+        Ok(())
+    }
+
+    /// Emits complete level-0 blocks given as packed digests.
+    fn push_level0_blocks(&mut self, blocks: &[u8]) -> Result<(), Error> {
+        let digest_len = self.hasher.digest_len();
+        let mut block_digests = vec![0; blocks.len() / self.packing.block_size * digest_len];
+        self.hasher
+            .hash_blocks(blocks, self.packing.block_size, &mut block_digests);
+        for (block, digest) in blocks
+            .chunks_exact(self.packing.block_size)
+            .zip(block_digests.chunks_exact(digest_len))
+        {
+            let level = &mut self.levels[0];
+            self.sink.block(0, level.emitted, block)?;
+            level.emitted += 1;
+            self.push(
+                1,
+                Digest::filled(digest_len, |out| out.copy_from_slice(digest)),
             )?;
         }
         Ok(())
@@ -217,7 +258,11 @@ mod tests {
                     Ok(())
                 };
                 let mut builder = TreeBuilder::new(&hasher, packing, n as u64, sink);
-                builder.push_leaves(&leaves.concat()).unwrap();
+                // Uneven pieces exercise both the whole-block fast path and the digest path.
+                let all = leaves.concat();
+                let (first, second) = all.split_at(all.len().min(3 * 32));
+                builder.push_leaves(first).unwrap();
+                builder.push_leaves(second).unwrap();
                 let (root, _) = builder.finish().unwrap();
                 let (levels, want_root) = reference(&hasher, packing, &leaves);
                 assert_eq!(root.unwrap().as_bytes(), want_root.as_slice(), "n={n}");
