@@ -144,11 +144,7 @@ impl Guest {
         self.wait_for(&format!("{begin}\n"), timeout)?;
         let body = self.wait_for(&end, timeout)?;
         let status_line = self.wait_for("\n", timeout)?;
-        let text = body[..body.len() - end.len()]
-            .lines()
-            .filter(|line| !is_kernel_message(line))
-            .map(|line| format!("{line}\n"))
-            .collect();
+        let text = body[..body.len() - end.len()].to_owned();
         Ok(Output {
             text,
             status: status_line.trim().parse().unwrap_or(-1),
@@ -179,27 +175,5 @@ pub fn boots_to(machine: &Machine, marker: &str, timeout: Duration) -> bool {
 impl Drop for Guest {
     fn drop(&mut self) {
         self.kill();
-    }
-}
-
-/// A console line printed by the kernel (`[    1.234567] ...`), not by the command.
-fn is_kernel_message(line: &str) -> bool {
-    let Some(rest) = line.strip_prefix('[') else {
-        return false;
-    };
-    rest.split_once(']').is_some_and(|(stamp, _)| {
-        !stamp.trim().is_empty() && stamp.trim().chars().all(|c| c.is_ascii_digit() || c == '.')
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_kernel_message;
-
-    #[test]
-    fn recognises_kernel_console_lines() {
-        assert!(is_kernel_message("[    1.234567] audit: type=1420"));
-        assert!(!is_kernel_message("[x] not the kernel"));
-        assert!(!is_kernel_message("plain output"));
     }
 }

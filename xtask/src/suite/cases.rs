@@ -107,7 +107,7 @@ pub fn tampered_file_fails_with_eio(guest: &mut Guest, _spec: &BootSpec) -> Case
     )?;
     let text = read.text.trim();
     expect(
-        !text.starts_with("0 ") && text != "0" && text.contains("I/O error"),
+        !text.starts_with("0 ") && text != "0" && text.contains("Input/output error"),
         || format!("reading the tampered {BUILD_RECORD} did not fail with EIO: {text:?}"),
     )?;
     let other = run(guest, "cat /etc/hostname")?;

@@ -133,8 +133,9 @@ fn run_cases(
 fn boot(spec: &BootSpec, accel: appliance_qemu::Accel, timeout: Duration) -> Result<Guest> {
     let mut guest = Guest::start(&run_qemu::machine(spec, accel))?;
     guest.wait_for(run_qemu::BOOTED_MARKER, timeout)?;
-    // The console shell is up once it answers.
-    guest.run("true", timeout)?;
+    // The console shell is up once it answers. Kernel messages on the console would interleave
+    // with command output from here on; they stay readable with dmesg.
+    guest.run("dmesg -n 1", timeout)?;
     Ok(guest)
 }
 
