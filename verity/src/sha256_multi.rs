@@ -160,6 +160,18 @@ fn detect() -> Option<Backend> {
     None
 }
 
+/// One SHA-256 round on vectors: `d += T1; h = T1 + T2`, the caller renaming the
+/// variables between rounds instead of shifting them.
+macro_rules! round {
+    ($a:ident, $b:ident, $c:ident, $d:ident, $e:ident, $f:ident, $g:ident, $h:ident, $k:expr, $w:expr) => {
+        let s1 = xor3(rotr::<6, 26>($e), rotr::<11, 21>($e), rotr::<25, 7>($e));
+        let t1 = add(add(add($h, s1), add(ch($e, $f, $g), splat($k))), $w);
+        let s0 = xor3(rotr::<2, 30>($a), rotr::<13, 19>($a), rotr::<22, 10>($a));
+        $d = add($d, t1);
+        $h = add(t1, add(s0, maj($a, $b, $c)));
+    };
+}
+
 /// The SHA-256 rounds over vectors, written once in terms of the helpers each backend
 /// module defines (`splat`, `add`, `xor3`, `shr`, `rotr`, `ch`, `maj`, `load_words`,
 /// `store_state`), plus the two entry points built on them.
@@ -170,26 +182,33 @@ macro_rules! backend {
         fn compress(state: [Vector; 8], chunks: &[&[u8]; MAX_LANES]) -> [Vector; 8] {
             let mut w = load_words(chunks);
             let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = state;
-            for (t, k) in K.iter().enumerate() {
-                if t >= 16 {
-                    let w15 = w[(t - 15) % 16];
-                    let w2 = w[(t - 2) % 16];
-                    let s0 = xor3(rotr::<7, 25>(w15), rotr::<18, 14>(w15), shr::<3>(w15));
-                    let s1 = xor3(rotr::<17, 15>(w2), rotr::<19, 13>(w2), shr::<10>(w2));
-                    w[t % 16] = add(add(w[t % 16], s0), add(w[(t - 7) % 16], s1));
+            for i in (0..64).step_by(16) {
+                if i > 0 {
+                    // W[t] for t = i + j, in place: w[j] holds W[t - 16] until overwritten.
+                    for j in 0..16 {
+                        let (w15, w2) = (w[(j + 1) % 16], w[(j + 14) % 16]);
+                        let s0 = xor3(rotr::<7, 25>(w15), rotr::<18, 14>(w15), shr::<3>(w15));
+                        let s1 = xor3(rotr::<17, 15>(w2), rotr::<19, 13>(w2), shr::<10>(w2));
+                        w[j] = add(add(w[j], s0), add(w[(j + 9) % 16], s1));
+                    }
                 }
-                let s1 = xor3(rotr::<6, 26>(e), rotr::<11, 21>(e), rotr::<25, 7>(e));
-                let t1 = add(add(add(h, s1), add(ch(e, f, g), splat(*k))), w[t % 16]);
-                let s0 = xor3(rotr::<2, 30>(a), rotr::<13, 19>(a), rotr::<22, 10>(a));
-                let t2 = add(s0, maj(a, b, c));
-                h = g;
-                g = f;
-                f = e;
-                e = add(d, t1);
-                d = c;
-                c = b;
-                b = a;
-                a = add(t1, t2);
+                // Unrolled with the variables renamed instead of shifted along.
+                round!(a, b, c, d, e, f, g, h, K[i], w[0]);
+                round!(h, a, b, c, d, e, f, g, K[i + 1], w[1]);
+                round!(g, h, a, b, c, d, e, f, K[i + 2], w[2]);
+                round!(f, g, h, a, b, c, d, e, K[i + 3], w[3]);
+                round!(e, f, g, h, a, b, c, d, K[i + 4], w[4]);
+                round!(d, e, f, g, h, a, b, c, K[i + 5], w[5]);
+                round!(c, d, e, f, g, h, a, b, K[i + 6], w[6]);
+                round!(b, c, d, e, f, g, h, a, K[i + 7], w[7]);
+                round!(a, b, c, d, e, f, g, h, K[i + 8], w[8]);
+                round!(h, a, b, c, d, e, f, g, K[i + 9], w[9]);
+                round!(g, h, a, b, c, d, e, f, K[i + 10], w[10]);
+                round!(f, g, h, a, b, c, d, e, K[i + 11], w[11]);
+                round!(e, f, g, h, a, b, c, d, K[i + 12], w[12]);
+                round!(d, e, f, g, h, a, b, c, K[i + 13], w[13]);
+                round!(c, d, e, f, g, h, a, b, K[i + 14], w[14]);
+                round!(b, c, d, e, f, g, h, a, K[i + 15], w[15]);
             }
             let out = [a, b, c, d, e, f, g, h];
             std::array::from_fn(|i| add(out[i], state[i]))
