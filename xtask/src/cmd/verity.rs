@@ -101,8 +101,9 @@ pub struct TreeArgs {
     /// Hash block size in bytes: a power of two from 512 to 524288
     #[arg(long, value_name = "N", default_value_t = 4096)]
     pub hash_block_size: u32,
-    /// Byte offset of the hash area in HASH, a multiple of 512 (of the hash block size if
-    /// without superblock); use the data size to append the tree to the image
+    /// Byte offset of the hash area in HASH, a multiple of 512; use the data size to append the
+    /// tree to the image. Without a superblock the tree starts at this offset rounded down to
+    /// a hash block (as in veritysetup), so keep it hash-block aligned
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub hash_offset: u64,
     /// Protect only the first N data blocks [default: all whole blocks]
