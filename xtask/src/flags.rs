@@ -82,6 +82,19 @@ pub struct ImageArgs {
     /// Timestamp for every file in the rootfs, for reproducible images.
     #[arg(long, env = "SOURCE_DATE_EPOCH", default_value_t = 0)]
     pub source_date_epoch: u64,
+    /// Which IPE LSM the kernel gets: upstream's C IPE, or the Rust policy engine
+    /// (`SECURITY_IPE_RUST`, built from ipe-lsm/). Both register as `ipe` and behave alike.
+    #[arg(long, value_enum, default_value = "upstream", env = "APPLIANCE_IPE")]
+    pub ipe: Ipe,
+}
+
+/// The IPE implementation built into the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Ipe {
+    /// Linux 6.12's own security/ipe (C).
+    Upstream,
+    /// security/ipe_rust: the C shim with the ipe-lsm engine in Rust.
+    Rust,
 }
 
 #[derive(Debug, Args)]

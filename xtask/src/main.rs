@@ -74,6 +74,7 @@ fn image_request(args: &flags::ImageArgs) -> stages::image::ImageRequest {
         layers: args.layers.clone(),
         name: args.name.clone(),
         source_date_epoch: args.source_date_epoch,
+        ipe: args.ipe,
     }
 }
 

@@ -2,6 +2,7 @@
 //! services listed in `/etc/appliance/services` and reaps orphans forever.
 
 mod mounts;
+mod policy;
 mod services;
 
 fn main() {
@@ -11,6 +12,7 @@ fn main() {
     }
     mounts::mount_all();
     set_hostname();
+    policy::load_signed();
     report_ipe();
     let specs = services::load(services::CONFIG);
     services::supervise(specs);
@@ -26,7 +28,7 @@ fn set_hostname() {
 
 /// Prints whether IPE enforces and which policy is active, for the console and the tests.
 fn report_ipe() {
-    const IPE: &str = "/sys/kernel/security/ipe";
+    use policy::IPE;
     let read = |path: &str| std::fs::read_to_string(path).map(|text| text.trim().to_owned());
     let Ok(enforce) = read(&format!("{IPE}/enforce")) else {
         eprintln!("init: IPE is not active (no {IPE})");

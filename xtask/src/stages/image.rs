@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{kernel, policy, rootfs, setup, verity};
+use super::{disk, ipe_rust, kernel, policy, rootfs, setup, sign, verity};
 use crate::cache;
 use crate::exec::Tool;
 use crate::layers;
@@ -22,6 +22,8 @@ pub struct ImageRequest {
     /// The output folder's name under `target/appliance/`.
     pub name: String,
     pub source_date_epoch: u64,
+    /// Which IPE the kernel gets; `Rust` appends the `ipe-rust` layer.
+    pub ipe: crate::flags::Ipe,
 }
 
 /// Everything needed to boot the appliance, written as `boot.json` in the output folder.
@@ -32,7 +34,12 @@ pub struct BootSpec {
     pub cmdline: String,
     pub policy_name: String,
     pub policy_version: String,
+    pub boot_policy_name: String,
     pub root_hash: String,
+    /// The uncompressed kernel in the cache.
+    pub vmlinux: PathBuf,
+    /// The private signing key, which must appear in no output.
+    pub private_key: PathBuf,
 }
 
 pub const BOOT_SPEC: &str = "boot.json";
@@ -45,8 +52,11 @@ pub fn build(project: &Project, request: &ImageRequest) -> Result<BootSpec> {
     fs::create_dir_all(&out_dir)?;
     let toolchain = setup::run(project)?;
 
-    let loaded = request
-        .layers
+    let mut layer_names = request.layers.clone();
+    if request.ipe == crate::flags::Ipe::Rust && !layer_names.iter().any(|l| l == ipe_rust::LAYER) {
+        layer_names.push(ipe_rust::LAYER.to_owned());
+    }
+    let loaded = layer_names
         .iter()
         .map(|name| layers::load(&project.layers_dir(), name))
         .collect::<Result<Vec<_>, _>>()?;
@@ -87,7 +97,11 @@ pub fn build(project: &Project, request: &ImageRequest) -> Result<BootSpec> {
         },
         &out_dir,
     )?;
-    let verity = verity::format_cached(&rootfs.image, &rootfs.key, &out_dir.join("disk.img"))?;
+    let verity = verity::format_cached(
+        &rootfs.image,
+        &rootfs.key,
+        &out_dir.join("rootfs.verity.img"),
+    )?;
 
     let policy_name = resolved
         .policy_name
@@ -98,17 +112,28 @@ pub fn build(project: &Project, request: &ImageRequest) -> Result<BootSpec> {
         .with_context(|| format!("reading {}", releases_path.display()))?;
     let policy_version =
         policy::release_version(&releases, &policy_name).map_err(anyhow::Error::msg)?;
-    let policy_text = policy::generate(&policy::PolicyInputs {
+    let policy_inputs = policy::PolicyInputs {
         name: &policy_name,
         version: &policy_version,
         rootfs_root_hash: &verity.root_hash,
         layer_rules: &resolved.policy_rules,
-    });
-    // The same parser the kernel runs: a policy it would reject never reaches a build.
-    ipe_lsm::host::check(policy_text.as_bytes()).map_err(|diagnostic| {
-        anyhow::anyhow!("the generated policy is invalid: {diagnostic}; check the layers' [policy] rules\n{policy_text}")
+    };
+    let policy_text = policy::generate_checked(&policy_inputs)?;
+    // Compiled in: the same rules under another name and the lowest version, enforcing from the
+    // first process until the init activates the signed policy.
+    let boot_policy_name = format!("{policy_name}{}", policy::BOOT_POLICY_SUFFIX);
+    let boot_policy_text = policy::generate_checked(&policy::PolicyInputs {
+        name: &boot_policy_name,
+        version: policy::BOOT_POLICY_VERSION,
+        ..policy_inputs
     })?;
     cache::write_if_changed(&out_dir.join("policy.pol"), policy_text.as_bytes())?;
+
+    let keys = sign::load_or_create(&project.root.join("keys"))?;
+    let signed_policy = keys.sign_policy(&policy_text)?;
+    cache::write_if_changed(&out_dir.join("policy.p7s"), &signed_policy)?;
+    let disk_path = out_dir.join("disk.img");
+    let slot = disk::assemble(&verity.disk, &signed_policy, &disk_path)?;
 
     let mut fragments = kernel_config_fragments(&project.root)?;
     fragments.extend(resolved.kernel_fragments.iter().cloned());
@@ -118,7 +143,13 @@ pub fn build(project: &Project, request: &ImageRequest) -> Result<BootSpec> {
             toolchain: &toolchain,
             patches: resolved.kernel_patches.clone(),
             fragments,
-            boot_policy: policy_text.clone(),
+            tree_files: if resolved.names.iter().any(|l| l == ipe_rust::LAYER) {
+                ipe_rust::tree_files(&project.root)?
+            } else {
+                Vec::new()
+            },
+            boot_policy: boot_policy_text,
+            trusted_certs: keys.cert_pem.clone(),
         },
     )?;
     let bzimage = out_dir.join("bzImage");
@@ -133,16 +164,20 @@ pub fn build(project: &Project, request: &ImageRequest) -> Result<BootSpec> {
         "rootfstype=erofs".to_owned(),
         "dm-mod.waitfor=/dev/vda".to_owned(),
         format!("dm-mod.create=\"{}\"", verity.dm_table("/dev/vda")),
+        slot.cmdline_arg(&policy_name, "/dev/vda"),
         "init=/sbin/init".to_owned(),
         "panic=-1".to_owned(),
     ]);
     let spec = BootSpec {
         kernel: bzimage,
-        disk: verity.disk.clone(),
+        disk: disk_path,
         cmdline: cmdline.join(" "),
         policy_name,
         policy_version,
+        boot_policy_name,
         root_hash: verity.root_hash.clone(),
+        private_key: keys.private_key.clone(),
+        vmlinux: kernel.vmlinux.clone(),
     };
     let manifest = json!({
         "layers": record["layers"],

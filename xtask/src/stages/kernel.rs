@@ -22,10 +22,18 @@ pub struct KernelInputs<'a> {
     pub fragments: Vec<PathBuf>,
     /// The IPE policy compiled in as `CONFIG_IPE_BOOT_POLICY`.
     pub boot_policy: String,
+    /// `(path in the tree, source)`: files copied into the patched tree when changed, before
+    /// configuring and before each build (the Rust IPE's sources; see `ipe_rust.rs`).
+    pub tree_files: Vec<(PathBuf, PathBuf)>,
+    /// PEM certificates built into the kernel's trusted keys (`CONFIG_SYSTEM_TRUSTED_KEYS`):
+    /// they verify signed policies.
+    pub trusted_certs: String,
 }
 
 pub struct KernelOutput {
     pub bzimage: PathBuf,
+    /// The uncompressed kernel, for checks that must see inside it.
+    pub vmlinux: PathBuf,
     pub config: PathBuf,
     pub key: String,
 }
@@ -45,10 +53,15 @@ impl BuildTree {
     fn boot_policy(&self) -> PathBuf {
         self.dir.join("boot_policy.pol")
     }
+    /// Fixed for the same reason: new keys relink the kernel, they do not reconfigure it.
+    fn trusted_certs(&self) -> PathBuf {
+        self.dir.join("trusted_certs.pem")
+    }
 }
 
 pub fn build(cache: &Cache, inputs: &KernelInputs) -> Result<KernelOutput> {
     let tree = prepare_tree(cache, inputs)?;
+    let tree_files = sync_tree_files(&tree, &inputs.tree_files)?;
     let toolchain_versions = toolchain_versions(inputs.toolchain)?;
     let mut fragments = Vec::new();
     for path in &inputs.fragments {
@@ -60,15 +73,17 @@ pub fn build(cache: &Cache, inputs: &KernelInputs) -> Result<KernelOutput> {
     fragments.push((
         generated_path,
         format!(
-            "CONFIG_IPE_BOOT_POLICY=\"{}\"\n",
-            tree.boot_policy().display()
+            "CONFIG_IPE_BOOT_POLICY=\"{}\"\nCONFIG_SYSTEM_TRUSTED_KEYS=\"{}\"\n",
+            tree.boot_policy().display(),
+            tree.trusted_certs().display()
         ),
     ));
 
     let mut config_key = KeyHasher::default();
     config_key
         .input("tree", tree.dir.to_string_lossy().as_bytes())
-        .input("toolchain", &toolchain_versions);
+        .input("toolchain", &toolchain_versions)
+        .input("tree-files", &tree_files);
     for (path, text) in &fragments {
         config_key.input(&path.to_string_lossy(), text);
     }
@@ -87,24 +102,33 @@ pub fn build(cache: &Cache, inputs: &KernelInputs) -> Result<KernelOutput> {
         .input("config-key", config_key.finish())
         .input("config", &config)
         .input("boot-policy", &inputs.boot_policy)
+        .input("trusted-certs", &inputs.trusted_certs)
         .finish();
     let image_dir = tree.dir.join("images").join(&key);
     let bzimage = image_dir.join("bzImage");
-    if !bzimage.is_file() {
+    let vmlinux = image_dir.join("vmlinux");
+    // bzImage is written last, so its presence means the entry is complete.
+    if !bzimage.is_file() || !vmlinux.is_file() {
         let _lock = cache.lock(&format!(
             "kernel-{}",
             tree.dir.file_name().unwrap_or_default().to_string_lossy()
         ))?;
+        sync_tree_files(&tree, &inputs.tree_files)?;
         cache::write_if_changed(&tree.boot_policy(), inputs.boot_policy.as_bytes())?;
+        cache::write_if_changed(&tree.trusted_certs(), inputs.trusted_certs.as_bytes())?;
         cache::write_if_changed(&tree.obj().join(".config"), config.as_bytes())?;
         make(inputs.toolchain, &tree, &["bzImage"])?;
-        let built = fs::read(tree.obj().join("arch/x86/boot/bzImage"))?;
-        cache::write_atomic(&bzimage, &built)?;
+        cache::write_atomic(&vmlinux, &fs::read(tree.obj().join("vmlinux"))?)?;
         cache::write_atomic(&image_dir.join("config"), config.as_bytes())?;
+        cache::write_atomic(
+            &bzimage,
+            &fs::read(tree.obj().join("arch/x86/boot/bzImage"))?,
+        )?;
     } else {
         tracing::info!("kernel: up to date ({})", &key[..16]);
     }
     Ok(KernelOutput {
+        vmlinux,
         bzimage,
         config: config_path,
         key,
@@ -162,6 +186,18 @@ fn prepare_tree(cache: &Cache, inputs: &KernelInputs) -> Result<BuildTree> {
     fs::rename(&staged, tree.src())?;
     fs::create_dir_all(tree.obj())?;
     Ok(tree)
+}
+
+/// Copies each file into the tree if its content changed (so kbuild rebuilds only what did),
+/// and returns their paths and contents for the cache key.
+fn sync_tree_files(tree: &BuildTree, files: &[(PathBuf, PathBuf)]) -> Result<Vec<u8>> {
+    let mut key = KeyHasher::default();
+    for (dest, source) in files {
+        let text = fs::read(source).with_context(|| format!("reading {}", source.display()))?;
+        cache::write_if_changed(&tree.src().join(dest), &text)?;
+        key.input(&dest.to_string_lossy(), &text);
+    }
+    Ok(key.finish().into_bytes())
 }
 
 fn toolchain_versions(toolchain: &Toolchain) -> Result<String> {

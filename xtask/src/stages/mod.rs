@@ -1,10 +1,13 @@
 //! The pipeline's stages, one module each; `image` runs them in order.
 
 mod apt_sources;
+mod disk;
 pub mod image;
+pub mod ipe_rust;
 mod kconfig;
 mod kernel;
-mod policy;
+pub mod policy;
 mod rootfs;
 pub mod setup;
+pub mod sign;
 mod verity;

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 /// The policy's identity and the facts it trusts.
+#[derive(Clone, Copy)]
 pub struct PolicyInputs<'a> {
     pub name: &'a str,
     /// `MAJOR.MINOR.REVISION`, each a u16.
@@ -31,6 +32,22 @@ pub fn generate(inputs: &PolicyInputs) -> String {
         }
     }
     text
+}
+
+/// The compiled-in boot policy is named `<name>-boot`, at the lowest version, so that the signed
+/// policy can be loaded beside it (`new_policy` refuses an existing name) and then activated
+/// (IPE refuses to activate a lower version than the active one).
+pub const BOOT_POLICY_SUFFIX: &str = "-boot";
+pub const BOOT_POLICY_VERSION: &str = "0.0.0";
+
+/// Generates and checks with the same parser the kernel runs: a policy it would reject never
+/// reaches a build.
+pub fn generate_checked(inputs: &PolicyInputs) -> anyhow::Result<String> {
+    let text = generate(inputs);
+    ipe_lsm::host::check(text.as_bytes()).map_err(|diagnostic| {
+        anyhow::anyhow!("the generated policy is invalid: {diagnostic}; check the layers' [policy] rules\n{text}")
+    })?;
+    Ok(text)
 }
 
 /// Looks up a policy's version in `policies/releases.toml`.

@@ -11,13 +11,13 @@ const IPE: &str = "/sys/kernel/security/ipe";
 
 pub type CaseResult = Result<(), String>;
 
-fn run(guest: &mut Guest, command: &str) -> Result<appliance_qemu::Output, String> {
+pub(super) fn run(guest: &mut Guest, command: &str) -> Result<appliance_qemu::Output, String> {
     guest
         .run(command, COMMAND_TIMEOUT)
         .map_err(|error| error.to_string())
 }
 
-fn expect(condition: bool, what: impl FnOnce() -> String) -> CaseResult {
+pub(super) fn expect(condition: bool, what: impl FnOnce() -> String) -> CaseResult {
     if condition { Ok(()) } else { Err(what()) }
 }
 

@@ -3,8 +3,11 @@
 //! line is `N passed, N failed`.
 
 mod cases;
+mod key_leak;
+mod lifecycle;
 mod tamper;
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -35,6 +38,41 @@ const TAMPERED_IMAGE_CASES: &[(&str, Case)] = &[(
     "tampered_file_fails_with_eio",
     cases::tampered_file_fails_with_eio,
 )];
+
+/// Cases on a guest with a second disk of test policies; they change its policy state, so they
+/// run in this order, on a guest of their own.
+const LIFECYCLE_CASES: &[(&str, Case)] = &[
+    ("unpack_policy_artifacts", lifecycle::unpack_artifacts),
+    (
+        "signed_policy_replaced_boot_policy",
+        lifecycle::signed_policy_replaced_boot_policy,
+    ),
+    (
+        "other_key_refused_enokey",
+        lifecycle::other_key_refused_enokey,
+    ),
+    ("flipped_byte_refused", lifecycle::flipped_byte_refused),
+    (
+        "unsigned_refused_ebadmsg",
+        lifecycle::unsigned_refused_ebadmsg,
+    ),
+    (
+        "update_not_higher_refused_estale",
+        lifecycle::update_not_higher_refused_estale,
+    ),
+    (
+        "activating_lower_version_refused",
+        lifecycle::activating_lower_version_refused,
+    ),
+    (
+        "deleting_active_refused_eperm",
+        lifecycle::deleting_active_refused_eperm,
+    ),
+    (
+        "higher_update_takes_effect",
+        lifecycle::higher_update_takes_effect,
+    ),
+];
 
 #[derive(Default)]
 struct Tally {
@@ -76,17 +114,28 @@ pub fn run(project: &Project, args: &TestArgs) -> Result<ExitCode> {
     }
 
     let spec = image::build(project, &crate::image_request(&args.image))?;
+    let out_dir = project.output_dir(&args.image.name);
     let accel = run_qemu::choose_accel(project, &spec);
     let boot_timeout = Duration::from_secs(args.boot_timeout);
-    run_cases(&mut tally, &spec, accel, boot_timeout, SEALED_IMAGE_CASES);
-
-    let tampered = tampered_copy(project, &args.image.name, &spec)?;
-    run_cases(
-        &mut tally,
-        &tampered,
+    let guests = Guests {
         accel,
         boot_timeout,
-        TAMPERED_IMAGE_CASES,
+    };
+    guests.run_cases(&mut tally, &spec, &[], SEALED_IMAGE_CASES);
+
+    let tampered = tampered_copy(&out_dir, &spec)?;
+    guests.run_cases(&mut tally, &tampered, &[], TAMPERED_IMAGE_CASES);
+
+    let keys = crate::stages::sign::load_or_create(&project.root.join("keys"))?;
+    let shipped_policy = std::fs::read_to_string(out_dir.join("policy.pol"))?;
+    let artifacts = lifecycle::make_artifacts(&spec, &keys, &shipped_policy, &out_dir)?;
+    guests.run_cases(&mut tally, &spec, &[artifacts], LIFECYCLE_CASES);
+
+    let started = Instant::now();
+    tally.record(
+        "no_private_key_in_outputs",
+        started,
+        key_leak::check(&spec, &out_dir),
     );
 
     println!("{} passed, {} failed", tally.passed, tally.failed);
@@ -97,51 +146,60 @@ pub fn run(project: &Project, args: &TestArgs) -> Result<ExitCode> {
     })
 }
 
-/// Boots one guest and runs `cases` in it; a guest that does not boot fails every case.
-fn run_cases(
-    tally: &mut Tally,
-    spec: &BootSpec,
+/// How guests are booted in this run.
+struct Guests {
     accel: appliance_qemu::Accel,
     boot_timeout: Duration,
-    cases: &[(&str, Case)],
-) {
-    let started = Instant::now();
-    let booted = boot(spec, accel, boot_timeout);
-    match booted {
-        Ok(mut guest) => {
-            println!(
-                "guest booted to its shell in {:.1}s ({accel:?})",
-                started.elapsed().as_secs_f64()
-            );
-            for (name, case) in cases {
-                let started = Instant::now();
-                tally.record(name, started, case(&mut guest, spec));
-            }
-        }
-        Err(error) => {
-            for (name, _) in cases {
-                tally.record(
-                    name,
-                    started,
-                    Err(format!("the guest did not boot: {error:#}")),
+}
+
+impl Guests {
+    /// Boots one guest and runs `cases` in it; a guest that does not boot fails every case.
+    fn run_cases(
+        &self,
+        tally: &mut Tally,
+        spec: &BootSpec,
+        extra_disks: &[PathBuf],
+        cases: &[(&str, Case)],
+    ) {
+        let started = Instant::now();
+        let mut machine = run_qemu::machine(spec, self.accel);
+        machine.disks.extend_from_slice(extra_disks);
+        match self.boot(&machine) {
+            Ok(mut guest) => {
+                println!(
+                    "guest booted to its shell in {:.1}s ({:?})",
+                    started.elapsed().as_secs_f64(),
+                    self.accel
                 );
+                for (name, case) in cases {
+                    let started = Instant::now();
+                    tally.record(name, started, case(&mut guest, spec));
+                }
+            }
+            Err(error) => {
+                for (name, _) in cases {
+                    tally.record(
+                        name,
+                        started,
+                        Err(format!("the guest did not boot: {error:#}")),
+                    );
+                }
             }
         }
     }
-}
 
-fn boot(spec: &BootSpec, accel: appliance_qemu::Accel, timeout: Duration) -> Result<Guest> {
-    let mut guest = Guest::start(&run_qemu::machine(spec, accel))?;
-    guest.wait_for(run_qemu::BOOTED_MARKER, timeout)?;
-    // The console shell is up once it answers. Kernel messages on the console would interleave
-    // with command output from here on; they stay readable with dmesg.
-    guest.run("dmesg -n 1", timeout)?;
-    Ok(guest)
+    fn boot(&self, machine: &appliance_qemu::Machine) -> Result<Guest> {
+        let mut guest = Guest::start(machine)?;
+        guest.wait_for(run_qemu::BOOTED_MARKER, self.boot_timeout)?;
+        // The console shell is up once it answers. Kernel messages on the console would
+        // interleave with command output from here on; they stay readable with dmesg.
+        guest.run("dmesg -n 1", self.boot_timeout)?;
+        Ok(guest)
+    }
 }
 
 /// A copy of the disk image with one byte of the build record's data flipped.
-fn tampered_copy(project: &Project, name: &str, spec: &BootSpec) -> Result<BootSpec> {
-    let out_dir = project.output_dir(name);
+fn tampered_copy(out_dir: &Path, spec: &BootSpec) -> Result<BootSpec> {
     let record = std::fs::read(out_dir.join("build.json")).context("reading the build record")?;
     let mut disk = std::fs::read(&spec.disk)?;
     let offset = tamper::flip_byte_of_file(&mut disk, &record).map_err(anyhow::Error::msg)?;

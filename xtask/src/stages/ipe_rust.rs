@@ -1,0 +1,79 @@
+//! The Rust IPE (`--ipe rust`): the layer that selects it, and the source files the kernel stage
+//! copies into the tree at every build.
+//!
+//! The kernel compiles the very files of the host crate `ipe-lsm` (`ipe-lsm/src/*.rs`) next to
+//! the C shim (`ipe-lsm/kernel/security/ipe_rust/`): both are copied, when changed, into
+//! `security/ipe_rust/` of the build tree, so an edit rebuilds incrementally and no copy is
+//! ever committed. The layer's small patch wires that directory into Kconfig and the Makefiles.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// The layer `--ipe rust` appends to the image's layers.
+pub const LAYER: &str = "ipe-rust";
+
+/// Where the directory goes in the kernel tree.
+const TREE_DIR: &str = "security/ipe_rust";
+
+/// Host-only engine files: the kernel builds the `no_std` core without them.
+const HOST_ONLY: &[&str] = &["host.rs"];
+
+/// `(destination relative to the kernel tree, source)` for every file of the Rust IPE.
+pub fn tree_files(root: &Path) -> Result<Vec<(PathBuf, PathBuf)>> {
+    let mut files = Vec::new();
+    for (from, to, keep) in [
+        (
+            root.join("ipe-lsm/kernel").join(TREE_DIR),
+            PathBuf::from(TREE_DIR),
+            None,
+        ),
+        (
+            root.join("ipe-lsm/src"),
+            Path::new(TREE_DIR).join("engine"),
+            Some("rs"),
+        ),
+    ] {
+        let entries = fs::read_dir(&from).with_context(|| format!("reading {}", from.display()))?;
+        for entry in entries {
+            let path = entry?.path();
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            let wanted = keep.is_none_or(|ext| path.extension().is_some_and(|e| e == ext));
+            if path.is_file() && wanted && !HOST_ONLY.contains(&name.as_ref()) {
+                files.push((to.join(name.as_ref()), path.clone()));
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_the_shim_and_the_no_std_engine() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let files = tree_files(&root).unwrap();
+        let dests: Vec<String> = files
+            .iter()
+            .map(|(dest, _)| dest.to_string_lossy().into_owned())
+            .collect();
+        for expected in [
+            "security/ipe_rust/Kconfig",
+            "security/ipe_rust/Makefile",
+            "security/ipe_rust/lsm.c",
+            "security/ipe_rust/ipe_rust.rs",
+            "security/ipe_rust/engine/parser.rs",
+            "security/ipe_rust/engine/lib.rs",
+        ] {
+            assert!(
+                dests.iter().any(|d| d == expected),
+                "{expected} in {dests:?}"
+            );
+        }
+        assert!(!dests.iter().any(|d| d.ends_with("host.rs")));
+    }
+}

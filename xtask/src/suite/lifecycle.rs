@@ -1,0 +1,252 @@
+//! Signed-policy lifecycle: the policies a device may be handed, good and bad, made on the host
+//! and carried into the guest on a second disk as a tar archive.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use appliance_qemu::Guest;
+
+use super::cases::{CaseResult, expect, run};
+use crate::exec::Tool;
+use crate::stages::image::BootSpec;
+use crate::stages::policy;
+use crate::stages::sign::Keys;
+
+const IPE: &str = "/sys/kernel/security/ipe";
+/// Where the guest unpacks the artifacts.
+const IN_GUEST: &str = "/tmp/policies";
+
+/// Writes the test policies into a tar archive and returns it.
+pub fn make_artifacts(
+    spec: &BootSpec,
+    keys: &Keys,
+    shipped_policy: &str,
+    out_dir: &Path,
+) -> Result<PathBuf> {
+    let dir = out_dir.join("policy-tests");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    // The shipped policy's rules under another header, plus extra rules.
+    let rules = shipped_policy
+        .split_once('\n')
+        .map_or("", |(_, rules)| rules);
+    let text = |name: &str, version: &str, extra: &[String]| {
+        let text = format!(
+            "policy_name={name} policy_version={version}\n{rules}{}",
+            extra
+                .iter()
+                .map(|rule| format!("{rule}\n"))
+                .collect::<String>()
+        );
+        ipe_lsm::host::check(text.as_bytes())
+            .map_err(|diagnostic| anyhow::anyhow!("test policy invalid: {diagnostic}\n{text}"))?;
+        anyhow::Ok(text)
+    };
+    let name = &spec.policy_name;
+    let current = text(name, &spec.policy_version, &[])?;
+    let write = |file: &str, bytes: &[u8]| std::fs::write(dir.join(file), bytes);
+
+    write("unsigned.pol", current.as_bytes())?;
+    let other_key = signing::keygen::generate("not trusted by the kernel")?;
+    let other_signed = signing::sign_attached(
+        current.as_bytes(),
+        &signing::LocalSigner::new(other_key.key),
+        &other_key.cert,
+    )?;
+    write("other-key.p7s", &other_signed)?;
+    let mut flipped = keys.sign_policy(&current)?;
+    let at = flipped
+        .windows(7)
+        .position(|w| w == b"DEFAULT")
+        .ok_or_else(|| anyhow::anyhow!("no policy text in the PKCS#7"))?;
+    flipped[at] ^= 0x20;
+    write("flipped.p7s", &flipped)?;
+    write("equal.p7s", &keys.sign_policy(&current)?)?;
+    write("lower.p7s", &keys.sign_policy(&text(name, "0.0.1", &[])?)?)?;
+    write(
+        "older-other.p7s",
+        &keys.sign_policy(&text(&format!("{name}-older"), "0.0.1", &[])?)?,
+    )?;
+    // The update that changes behaviour: every exec allowed, so a copy in /tmp now runs.
+    let higher = text(
+        name,
+        &bumped(&spec.policy_version),
+        &["DEFAULT op=EXECUTE action=ALLOW".to_owned()],
+    )?;
+    write("higher.p7s", &keys.sign_policy(&higher)?)?;
+
+    let archive = out_dir.join("policy-tests.tar");
+    Tool::new("tar")
+        .args(["--format=ustar", "--owner=0", "--group=0", "-cf"])
+        .arg(&archive)
+        .arg("-C")
+        .arg(&dir)
+        .arg(".")
+        .run()?;
+    Ok(archive)
+}
+
+/// `MAJOR.MINOR.REVISION` with the minor raised.
+fn bumped(version: &str) -> String {
+    let parts: Vec<u16> = version.split('.').filter_map(|p| p.parse().ok()).collect();
+    match parts[..] {
+        [major, minor, _] => match minor.checked_add(1) {
+            Some(minor) => format!("{major}.{minor}.0"),
+            None => format!("{}.0.0", major.saturating_add(1)),
+        },
+        _ => "65535.0.0".to_owned(),
+    }
+}
+
+/// Writes a file in one `write`, as IPE needs, and returns the shell's error text ("" on success).
+fn load(guest: &mut Guest, file: &str, target: &str) -> Result<String, String> {
+    let output = run(
+        guest,
+        &format!("dd if={IN_GUEST}/{file} of={target} bs=1M 2>&1 >/dev/null | grep -v records"),
+    )?;
+    Ok(output.text.trim().to_owned())
+}
+
+/// Writes `text` through dd, so that a refused write reports its error like `load`.
+fn write_text(guest: &mut Guest, text: &str, target: &str) -> Result<String, String> {
+    let output = run(
+        guest,
+        &format!("printf {text} | dd of={target} 2>&1 | grep -v records"),
+    )?;
+    Ok(output.text.trim().to_owned())
+}
+
+fn refused_with(guest: &mut Guest, file: &str, target: &str, strerror: &str) -> CaseResult {
+    let text = load(guest, file, target)?;
+    expect(text.contains(strerror), || {
+        format!("writing {file} to {target}: expected `{strerror}`, got {text:?}")
+    })
+}
+
+pub fn unpack_artifacts(guest: &mut Guest, _spec: &BootSpec) -> CaseResult {
+    let output = run(
+        guest,
+        &format!("mkdir -p {IN_GUEST} && tar -xf /dev/vdb -C {IN_GUEST} && ls {IN_GUEST} | wc -l"),
+    )?;
+    expect(output.text.trim() == "7", || {
+        format!("the policy archive did not unpack: {output:?}")
+    })
+}
+
+pub fn signed_policy_replaced_boot_policy(guest: &mut Guest, spec: &BootSpec) -> CaseResult {
+    let boot = format!("{IPE}/policies/{}", spec.boot_policy_name);
+    let output = run(
+        guest,
+        &format!("echo $(cat {boot}/active) $(cat {boot}/version)"),
+    )?;
+    expect(
+        output.text.split_whitespace().collect::<Vec<_>>() == ["0", policy::BOOT_POLICY_VERSION],
+        || {
+            format!(
+                "the boot policy {} should be loaded but inactive: {output:?}",
+                spec.boot_policy_name
+            )
+        },
+    )
+}
+
+pub fn other_key_refused_enokey(guest: &mut Guest, _spec: &BootSpec) -> CaseResult {
+    refused_with(
+        guest,
+        "other-key.p7s",
+        &format!("{IPE}/new_policy"),
+        "Required key not available",
+    )
+}
+
+pub fn flipped_byte_refused(guest: &mut Guest, _spec: &BootSpec) -> CaseResult {
+    refused_with(
+        guest,
+        "flipped.p7s",
+        &format!("{IPE}/new_policy"),
+        "Key was rejected by service",
+    )
+}
+
+pub fn unsigned_refused_ebadmsg(guest: &mut Guest, _spec: &BootSpec) -> CaseResult {
+    refused_with(
+        guest,
+        "unsigned.pol",
+        &format!("{IPE}/new_policy"),
+        "Bad message",
+    )
+}
+
+pub fn update_not_higher_refused_estale(guest: &mut Guest, spec: &BootSpec) -> CaseResult {
+    let update = format!("{IPE}/policies/{}/update", spec.policy_name);
+    refused_with(guest, "equal.p7s", &update, "Stale file handle")?;
+    refused_with(guest, "lower.p7s", &update, "Stale file handle")
+}
+
+pub fn activating_lower_version_refused(guest: &mut Guest, spec: &BootSpec) -> CaseResult {
+    let text = load(guest, "older-other.p7s", &format!("{IPE}/new_policy"))?;
+    expect(text.is_empty(), || {
+        format!("a lower-versioned policy with another name should load: {text:?}")
+    })?;
+    let older = format!("{IPE}/policies/{}-older/active", spec.policy_name);
+    let refusal = write_text(guest, "1", &older)?;
+    let active = run(guest, &format!("cat {older}"))?;
+    expect(
+        refusal.contains("Invalid argument") && active.text.trim() == "0",
+        || {
+            format!(
+                "activating a lower version was not refused with EINVAL: {refusal:?}, active={:?}",
+                active.text
+            )
+        },
+    )
+}
+
+pub fn deleting_active_refused_eperm(guest: &mut Guest, spec: &BootSpec) -> CaseResult {
+    let refusal = write_text(
+        guest,
+        "1",
+        &format!("{IPE}/policies/{}/delete", spec.policy_name),
+    )?;
+    expect(refusal.contains("Operation not permitted"), || {
+        format!("deleting the active policy was not refused with EPERM: {refusal:?}")
+    })
+}
+
+pub fn higher_update_takes_effect(guest: &mut Guest, spec: &BootSpec) -> CaseResult {
+    // Named `true`, so that busybox runs that applet.
+    let before = run(guest, "cp /bin/busybox /tmp/true && /tmp/true 2>&1")?;
+    expect(before.status == 126, || {
+        format!("/tmp/true should be denied before the update: {before:?}")
+    })?;
+    let text = load(
+        guest,
+        "higher.p7s",
+        &format!("{IPE}/policies/{}/update", spec.policy_name),
+    )?;
+    expect(text.is_empty(), || {
+        format!("the higher-versioned update was refused: {text:?}")
+    })?;
+    let version = run(
+        guest,
+        &format!("cat {IPE}/policies/{}/version", spec.policy_name),
+    )?;
+    expect(version.text.trim() == bumped(&spec.policy_version), || {
+        format!("the active version did not rise: {version:?}")
+    })?;
+    let after = run(guest, "/tmp/true")?;
+    expect(after.status == 0, || {
+        format!("/tmp/true should run after the update: {after:?}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bumps_the_minor_version() {
+        assert_eq!(super::bumped("0.1.0"), "0.2.0");
+        assert_eq!(super::bumped("1.65535.3"), "2.0.0");
+    }
+}
