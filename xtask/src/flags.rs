@@ -1,5 +1,7 @@
 //! The command line: one definition for parsing and for `--help`.
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand};
 
 /// Builds sealed Linux appliances: a kernel with IPE, a dm-verity root filesystem and an IPE
@@ -86,6 +88,36 @@ pub struct ImageArgs {
     /// (`SECURITY_IPE_RUST`, built from ipe-lsm/). Both register as `ipe` and behave alike.
     #[arg(long, value_enum, default_value = "upstream", env = "APPLIANCE_IPE")]
     pub ipe: Ipe,
+    /// Development keys: created here on first use; the kernel trusts their certificate.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "keys",
+        env = "APPLIANCE_KEYS"
+    )]
+    pub keys: PathBuf,
+    /// Certificate (PEM or DER) of the key behind --external-signer; the kernel trusts it.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "external_signer",
+        env = "APPLIANCE_SIGNING_CERT"
+    )]
+    pub signing_cert: Option<PathBuf>,
+    /// Shell command that reads the bytes to sign on stdin and prints the raw RSA PKCS#1 v1.5
+    /// SHA-256 signature on stdout, for an HSM or PKCS#11 token: the private key then never has
+    /// to be on this machine. For example `openssl dgst -sha256 -binary -sign KEY.pem`.
+    #[arg(
+        long,
+        value_name = "CMD",
+        requires = "signing_cert",
+        env = "APPLIANCE_EXTERNAL_SIGNER"
+    )]
+    pub external_signer: Option<String>,
+    /// The policy version to build, instead of the one in policies/releases.toml. It must be
+    /// higher than the last released version recorded there.
+    #[arg(long, value_name = "MAJOR.MINOR.REVISION")]
+    pub policy_version: Option<String>,
 }
 
 /// The IPE implementation built into the kernel.

@@ -54,7 +54,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             );
         }
         Command::Image(args) => {
-            stages::image::build(&project, &image_request(&args))?;
+            stages::image::build(&project, &image_request(&project, &args))?;
         }
         Command::RunQemu(args) => run_qemu::run(&project, &args)?,
         Command::Test(args) => return suite::run(&project, &args),
@@ -69,12 +69,23 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn image_request(args: &flags::ImageArgs) -> stages::image::ImageRequest {
+fn image_request(
+    project: &project::Project,
+    args: &flags::ImageArgs,
+) -> stages::image::ImageRequest {
     stages::image::ImageRequest {
         layers: args.layers.clone(),
         name: args.name.clone(),
         source_date_epoch: args.source_date_epoch,
         ipe: args.ipe,
+        signer: match (&args.signing_cert, &args.external_signer) {
+            (Some(cert), Some(command)) => stages::sign::SignerChoice::External {
+                cert: cert.clone(),
+                command: command.clone(),
+            },
+            _ => stages::sign::SignerChoice::DevKeys(project.root.join(&args.keys)),
+        },
+        policy_version: args.policy_version.clone(),
     }
 }
 

@@ -24,6 +24,9 @@ pub struct ImageRequest {
     pub source_date_epoch: u64,
     /// Which IPE the kernel gets; `Rust` appends the `ipe-rust` layer.
     pub ipe: crate::flags::Ipe,
+    pub signer: sign::SignerChoice,
+    /// Overrides the version in `policies/releases.toml`.
+    pub policy_version: Option<String>,
 }
 
 /// Everything needed to boot the appliance, written as `boot.json` in the output folder.
@@ -39,7 +42,7 @@ pub struct BootSpec {
     /// The uncompressed kernel in the cache.
     pub vmlinux: PathBuf,
     /// The private signing key, which must appear in no output.
-    pub private_key: PathBuf,
+    pub private_key: Option<PathBuf>,
 }
 
 pub const BOOT_SPEC: &str = "boot.json";
@@ -111,7 +114,8 @@ pub fn build(project: &Project, request: &ImageRequest) -> Result<BootSpec> {
     let releases = fs::read_to_string(&releases_path)
         .with_context(|| format!("reading {}", releases_path.display()))?;
     let policy_version =
-        policy::release_version(&releases, &policy_name).map_err(anyhow::Error::msg)?;
+        policy::release_version(&releases, &policy_name, request.policy_version.as_deref())
+            .map_err(anyhow::Error::msg)?;
     let policy_inputs = policy::PolicyInputs {
         name: &policy_name,
         version: &policy_version,
@@ -129,7 +133,7 @@ pub fn build(project: &Project, request: &ImageRequest) -> Result<BootSpec> {
     })?;
     cache::write_if_changed(&out_dir.join("policy.pol"), policy_text.as_bytes())?;
 
-    let keys = sign::load_or_create(&project.root.join("keys"))?;
+    let keys = sign::load(&request.signer)?;
     let signed_policy = keys.sign_policy(&policy_text)?;
     cache::write_if_changed(&out_dir.join("policy.p7s"), &signed_policy)?;
     let disk_path = out_dir.join("disk.img");

@@ -50,20 +50,54 @@ pub fn generate_checked(inputs: &PolicyInputs) -> anyhow::Result<String> {
     Ok(text)
 }
 
-/// Looks up a policy's version in `policies/releases.toml`.
-pub fn release_version(releases_toml: &str, name: &str) -> Result<String, String> {
-    let releases: BTreeMap<String, String> = toml::from_str(releases_toml)
-        .map_err(|error| format!("policies/releases.toml: {error}"))?;
-    let version = releases.get(name).ok_or_else(|| {
-        format!("policies/releases.toml has no version for policy `{name}`; add a line `{name} = \"0.1.0\"`")
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Release {
+    version: String,
+    released: String,
+}
+
+/// A version as IPE orders it: major, then minor, then revision.
+fn parse_version(text: &str) -> Option<(u16, u16, u16)> {
+    let mut parts = text.split('.').map(|part| part.parse::<u16>().ok());
+    match (parts.next()?, parts.next()?, parts.next()?, parts.next()) {
+        (Some(major), Some(minor), Some(revision), None) => Some((major, minor, revision)),
+        _ => None,
+    }
+}
+
+/// The version to build for policy `name`: `override_version` or the one in
+/// `policies/releases.toml`, which must be higher than the last released one.
+pub fn release_version(
+    releases_toml: &str,
+    name: &str,
+    override_version: Option<&str>,
+) -> Result<String, String> {
+    const FILE: &str = "policies/releases.toml";
+    let releases: BTreeMap<String, Release> =
+        toml::from_str(releases_toml).map_err(|error| format!("{FILE}: {error}"))?;
+    let release = releases.get(name).ok_or_else(|| {
+        format!("{FILE} has no entry for policy `{name}`; add\n[{name}]\nversion = \"0.1.0\"\nreleased = \"0.0.0\"")
     })?;
-    let parts: Vec<&str> = version.split('.').collect();
-    if parts.len() != 3 || parts.iter().any(|part| part.parse::<u16>().is_err()) {
+    let version = override_version.unwrap_or(&release.version);
+    let parsed = parse_version(version).ok_or_else(|| {
+        format!(
+            "policy `{name}` version \"{version}\" must be MAJOR.MINOR.REVISION, each 0..=65535"
+        )
+    })?;
+    let released = parse_version(&release.released).ok_or_else(|| {
+        format!(
+            "{FILE}: [{name}] released = \"{}\" must be MAJOR.MINOR.REVISION, each 0..=65535",
+            release.released
+        )
+    })?;
+    if parsed <= released {
         return Err(format!(
-            "policies/releases.toml: `{name} = \"{version}\"` must be MAJOR.MINOR.REVISION, each 0..=65535"
+            "policy `{name}` version {version} is not higher than the released {}: devices would refuse it; raise `version` in {FILE}",
+            release.released
         ));
     }
-    Ok(version.clone())
+    Ok(version.to_owned())
 }
 
 #[cfg(test)]
@@ -91,19 +125,49 @@ mod tests {
         );
     }
 
+    const RELEASES: &str = "[fw]\nversion = \"1.2.0\"\nreleased = \"1.1.9\"\n";
+
     #[test]
-    fn release_versions_are_checked() {
-        assert_eq!(release_version("fw = \"0.1.0\"\n", "fw").unwrap(), "0.1.0");
+    fn builds_the_recorded_or_given_version_above_the_released_one() {
+        assert_eq!(release_version(RELEASES, "fw", None).unwrap(), "1.2.0");
+        assert_eq!(
+            release_version(RELEASES, "fw", Some("2.0.0")).unwrap(),
+            "2.0.0"
+        );
+    }
+
+    #[test]
+    fn refuses_versions_that_do_not_rise() {
+        let error = release_version(RELEASES, "fw", Some("1.1.9")).unwrap_err();
         assert!(
-            release_version("fw = \"0.1.0\"\n", "other")
-                .unwrap_err()
-                .contains("add a line `other = \"0.1.0\"`")
+            error.contains("not higher than the released 1.1.9"),
+            "{error}"
         );
         assert!(
-            release_version("fw = \"1.70000.0\"\n", "fw")
+            release_version(RELEASES, "fw", Some("1.1.10")).is_ok(),
+            "numeric, not text, order"
+        );
+        assert!(release_version(RELEASES, "fw", Some("0.9.9")).is_err());
+    }
+
+    #[test]
+    fn explains_bad_entries() {
+        assert!(
+            release_version(RELEASES, "other", None)
+                .unwrap_err()
+                .contains("[other]")
+        );
+        assert!(
+            release_version(RELEASES, "fw", Some("1.70000.0"))
                 .unwrap_err()
                 .contains("0..=65535")
         );
-        assert!(release_version("fw = \"1.0\"\n", "fw").is_err());
+        assert!(release_version(RELEASES, "fw", Some("1.2")).is_err());
+        let missing = "[fw]\nversion = \"1.0.0\"\n";
+        assert!(
+            release_version(missing, "fw", None)
+                .unwrap_err()
+                .contains("released")
+        );
     }
 }

@@ -84,19 +84,26 @@ fn upstream_version(debian_version: &str) -> String {
         .to_owned()
 }
 
+/// The installed version of each package, in one dpkg-query call (one per package would cost
+/// a noticeable share of a no-op build).
 fn installed_versions(packages: &[&str]) -> Vec<Option<String>> {
+    let listing = Tool::new("dpkg-query")
+        .args(["-W", "-f", "${Package}|${Status}|${Version}\n"])
+        .args(packages)
+        .output()
+        // dpkg-query fails when any package is unknown: then all count as missing, and apt
+        // installs what is absent, a no-op for the rest.
+        .unwrap_or_default();
+    let listing = String::from_utf8_lossy(&listing);
     packages
         .iter()
         .map(|package| {
-            Tool::new("dpkg-query")
-                .args(["-W", "-f", "${Status}|${Version}", package])
-                .output()
-                .ok()
-                .and_then(|out| {
-                    let text = String::from_utf8_lossy(&out).into_owned();
-                    let (status, version) = text.split_once('|')?;
-                    status.ends_with(" installed").then(|| version.to_owned())
-                })
+            listing.lines().find_map(|line| {
+                let mut fields = line.split('|');
+                let (name, status, version) = (fields.next()?, fields.next()?, fields.next()?);
+                let name = name.split(':').next().unwrap_or(name);
+                (name == *package && status.ends_with(" installed")).then(|| version.to_owned())
+            })
         })
         .collect()
 }

@@ -1,47 +1,100 @@
 //! Stage `sign`: the signing key, and the signed policy the device loads at boot. Development
-//! keys are created on first use; the private key stays in `keys/`, outside every image.
+//! keys are created on first use; with an external signer (an HSM, PKCS#11, an offline
+//! machine) the private key never touches the build machine. Either way it enters no image.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use signing::{Certificate, LocalSigner};
+use der::{Encode, pem::LineEnding};
+use signing::{Certificate, ExternalSigner, LocalSigner, Signer};
+
+/// Where signatures come from.
+pub enum SignerChoice {
+    /// Keys in a folder, created as development keys on first use.
+    DevKeys(PathBuf),
+    /// A command that reads the bytes to sign on stdin and prints the raw RSA signature, with the
+    /// certificate of its key.
+    External { cert: PathBuf, command: String },
+}
 
 /// The key material a build uses.
 pub struct Keys {
-    signer: LocalSigner,
-    pub cert: Certificate,
+    signer: Box<dyn Signer>,
+    cert: Certificate,
     /// PEM, for the kernel's trusted keys.
     pub cert_pem: String,
-    /// The private key's file, for the leak check.
-    pub private_key: std::path::PathBuf,
+    /// The private key's file when it is on this machine, for the leak check.
+    pub private_key: Option<PathBuf>,
 }
 
-pub fn load_or_create(dir: &Path) -> Result<Keys> {
+pub fn load(choice: &SignerChoice) -> Result<Keys> {
+    match choice {
+        SignerChoice::DevKeys(dir) => load_or_create(dir),
+        SignerChoice::External { cert, command } => {
+            let cert = signing::cert::load_certificate(cert)?;
+            Ok(Keys {
+                cert_pem: pem_of(&cert)?,
+                signer: Box::new(ExternalSigner::shell(command)),
+                cert,
+                private_key: None,
+            })
+        }
+    }
+}
+
+fn load_or_create(dir: &Path) -> Result<Keys> {
     let keys = signing::load_or_create_dev_keys(dir)
         .with_context(|| format!("loading the signing keys in {}", dir.display()))?;
     if keys.created {
         tracing::warn!(
-            "created DEVELOPMENT signing keys in {}; the kernel will trust them. Ship with your own keys (`cargo xtask keys generate` or an external signer)",
+            "created DEVELOPMENT signing keys in {}; the kernel will trust them. Ship with your own keys (`cargo xtask keys generate`) or an external signer (`--external-signer`)",
             dir.display()
         );
     }
-    let cert_pem = std::fs::read_to_string(&keys.paths.cert_pem)
-        .with_context(|| format!("reading {}", keys.paths.cert_pem.display()))?;
     Ok(Keys {
-        signer: LocalSigner::new(keys.pair.key),
+        cert_pem: pem_of(&keys.pair.cert)?,
+        signer: Box::new(LocalSigner::new(keys.pair.key)),
         cert: keys.pair.cert,
-        cert_pem,
-        private_key: keys.paths.key,
+        private_key: Some(keys.paths.key),
     })
+}
+
+fn pem_of(cert: &Certificate) -> Result<String> {
+    Ok(der::pem::encode_string(
+        "CERTIFICATE",
+        LineEnding::LF,
+        &cert.to_der()?,
+    )?)
 }
 
 impl Keys {
     /// A DER PKCS#7 with the policy attached, as IPE's `new_policy` wants it.
     pub fn sign_policy(&self, policy: &str) -> Result<Vec<u8>> {
-        Ok(signing::sign_attached(
-            policy.as_bytes(),
-            &self.signer,
-            &self.cert,
-        )?)
+        signing::sign_attached(policy.as_bytes(), self.signer.as_ref(), &self.cert)
+            .with_context(|| format!("signing the policy with {}", self.signer.describe()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_external_signer_gives_the_same_bytes_as_the_key_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = load(&SignerChoice::DevKeys(dir.path().to_owned())).unwrap();
+        let key = dir.path().join(signing::keystore::KEY_FILE);
+        let external = load(&SignerChoice::External {
+            cert: dir.path().join(signing::keystore::CERT_PEM_FILE),
+            command: format!("openssl dgst -sha256 -binary -sign {}", key.display()),
+        })
+        .unwrap();
+        assert!(external.private_key.is_none());
+        assert_eq!(external.cert_pem, local.cert_pem);
+        let policy = "policy_name=t policy_version=0.0.1\nDEFAULT action=ALLOW\n";
+        assert_eq!(
+            external.sign_policy(policy).unwrap(),
+            local.sign_policy(policy).unwrap()
+        );
     }
 }

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, ensure};
 use serde::{Deserialize, Serialize};
 
 use crate::cache::{self, sha256_file};
-use crate::exec::Tool;
+use verity::dm_verity;
 
 pub const BLOCK_SIZE: u64 = 4096;
 
@@ -37,8 +37,9 @@ impl VerityOutput {
     }
 }
 
-/// Copies the rootfs into `disk`, pads it to whole blocks and appends the hash tree. The salt is
-/// the rootfs's own sha256: unique per content, yet reproducible.
+/// Copies the rootfs into `disk`, pads it to whole blocks and appends the hash tree, computed
+/// in-process by the `verity` crate (byte-identical to `veritysetup format --no-superblock`).
+/// The salt is the rootfs's own sha256: unique per content, yet reproducible.
 pub fn format(rootfs: &Path, disk: &Path) -> Result<VerityOutput> {
     let salt = sha256_file(rootfs)?;
     let staged = disk.with_extension("tmp");
@@ -51,30 +52,20 @@ pub fn format(rootfs: &Path, disk: &Path) -> Result<VerityOutput> {
         .open(&staged)?
         .set_len(hash_offset)?;
     tracing::info!("verity: hashing {data_blocks} blocks");
-    let report = Tool::new("veritysetup")
-        .args(["format", "--no-superblock", "--hash=sha256"])
-        .arg(format!("--data-block-size={BLOCK_SIZE}"))
-        .arg(format!("--hash-block-size={BLOCK_SIZE}"))
-        .arg(format!("--data-blocks={data_blocks}"))
-        .arg(format!("--hash-offset={hash_offset}"))
-        .arg(format!("--salt={salt}"))
-        .arg(&staged)
-        .arg(&staged)
-        .output()?;
-    let report = String::from_utf8_lossy(&report);
-    let root_hash = report
-        .lines()
-        .find_map(|line| line.strip_prefix("Root hash:"))
-        .map(|hash| hash.trim().to_owned())
-        .context("veritysetup printed no `Root hash:` line")?;
+    let params = dm_verity::Params {
+        salt: hex::decode(&salt)?,
+        ..dm_verity::Params::default()
+    };
+    let formatted = dm_verity::format_appended(&staged, &params)?;
     ensure!(
-        root_hash.len() == 64,
-        "unexpected root hash `{root_hash}` from veritysetup"
+        formatted.geometry.data_blocks == data_blocks
+            && formatted.geometry.tree_offset == hash_offset,
+        "the verity tree's geometry differs from the disk layout this stage assumes"
     );
     fs::rename(&staged, disk)?;
     Ok(VerityOutput {
         disk: disk.to_path_buf(),
-        root_hash,
+        root_hash: formatted.root_hash.to_string(),
         salt,
         data_blocks,
         hash_offset,
@@ -83,11 +74,13 @@ pub fn format(rootfs: &Path, disk: &Path) -> Result<VerityOutput> {
 
 /// Reuses the previous result when the rootfs is unchanged.
 pub fn format_cached(rootfs: &Path, rootfs_key: &str, disk: &Path) -> Result<VerityOutput> {
+    // Which code made the tree is an input too: a new implementation must not reuse old trees.
+    let key = format!("{rootfs_key}:verity-crate");
     let record = disk.with_extension("verity.json");
     if disk.is_file()
         && let Ok(text) = fs::read_to_string(&record)
-        && let Ok((key, cached)) = serde_json::from_str::<(String, VerityOutput)>(&text)
-        && key == rootfs_key
+        && let Ok((cached_key, cached)) = serde_json::from_str::<(String, VerityOutput)>(&text)
+        && cached_key == key
     {
         tracing::info!("verity: up to date");
         return Ok(VerityOutput {
@@ -96,10 +89,7 @@ pub fn format_cached(rootfs: &Path, rootfs_key: &str, disk: &Path) -> Result<Ver
         });
     }
     let output = format(rootfs, disk)?;
-    cache::write_atomic(
-        &record,
-        serde_json::to_string(&(rootfs_key, &output))?.as_bytes(),
-    )?;
+    cache::write_atomic(&record, serde_json::to_string(&(&key, &output))?.as_bytes())?;
     Ok(output)
 }
 

@@ -113,7 +113,8 @@ pub fn run(project: &Project, args: &TestArgs) -> Result<ExitCode> {
         tally.record("workspace_unit_tests", started, result);
     }
 
-    let spec = image::build(project, &crate::image_request(&args.image))?;
+    let request = crate::image_request(project, &args.image);
+    let spec = image::build(project, &request)?;
     let out_dir = project.output_dir(&args.image.name);
     let accel = run_qemu::choose_accel(project, &spec);
     let boot_timeout = Duration::from_secs(args.boot_timeout);
@@ -126,7 +127,7 @@ pub fn run(project: &Project, args: &TestArgs) -> Result<ExitCode> {
     let tampered = tampered_copy(&out_dir, &spec)?;
     guests.run_cases(&mut tally, &tampered, &[], TAMPERED_IMAGE_CASES);
 
-    let keys = crate::stages::sign::load_or_create(&project.root.join("keys"))?;
+    let keys = crate::stages::sign::load(&request.signer)?;
     let shipped_policy = std::fs::read_to_string(out_dir.join("policy.pol"))?;
     let artifacts = lifecycle::make_artifacts(&spec, &keys, &shipped_policy, &out_dir)?;
     guests.run_cases(&mut tally, &spec, &[artifacts], LIFECYCLE_CASES);
