@@ -297,7 +297,7 @@ fn kconfig_texts(src: &Path) -> Vec<String> {
 fn make(toolchain: &Toolchain, tree: &BuildTree, targets: &[&str]) -> Result<()> {
     let jobs = std::thread::available_parallelism().map_or(2, usize::from);
     tracing::info!(
-        "kernel: building {} in {} with {jobs} jobs (a clean build takes about 15 minutes on 2 cores)",
+        "kernel: building {} in {} with {jobs} jobs (a clean build is about 25 CPU-minutes)",
         targets.join(" "),
         tree.obj().display()
     );
