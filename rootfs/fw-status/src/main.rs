@@ -1,0 +1,23 @@
+//! `fw-status`: the firewall appliance's status line. The firewall layer installs it sealed
+//! (fs-verity on the sealed partition), so it runs only with the digest the policy names.
+
+use std::fs;
+
+/// IPE's securityfs, as the init mounts it.
+const IPE: &str = "/sys/kernel/security/ipe";
+
+fn main() {
+    let read = |path: &str| fs::read_to_string(path).map(|text| text.trim().to_owned());
+    let host = read("/etc/hostname").unwrap_or_else(|_| "unnamed".to_owned());
+    let enforce = match read(&format!("{IPE}/enforce")).as_deref() {
+        Ok("1") => "enforcing",
+        Ok(_) => "permissive",
+        Err(_) => "absent",
+    };
+    let forwarding = match read("/proc/sys/net/ipv4/ip_forward").as_deref() {
+        Ok("1") => "on",
+        Ok(_) => "off",
+        Err(_) => "unsupported",
+    };
+    println!("fw-status: host {host}, IPE {enforce}, forwarding {forwarding}");
+}
