@@ -17,7 +17,7 @@ pub const BOOTED_MARKER: &str = "init: IPE";
 pub fn machine(spec: &BootSpec, accel: Accel) -> Machine {
     Machine {
         kernel: spec.kernel.clone(),
-        disks: vec![spec.disk.clone()],
+        disks: spec.disks(),
         cmdline: spec.cmdline.clone(),
         memory_mib: 512,
         accel,

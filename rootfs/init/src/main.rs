@@ -1,8 +1,9 @@
-//! The appliance's PID 1: mounts the pseudo filesystems, reports the IPE state, then starts the
-//! services listed in `/etc/appliance/services` and reaps orphans forever.
+//! The appliance's PID 1: mounts the pseudo filesystems and the sealed partition, reports the IPE
+//! state, then starts the services listed in `/etc/appliance/services` and reaps orphans forever.
 
 mod mounts;
 mod policy;
+mod sealed;
 mod services;
 
 fn main() {
@@ -11,6 +12,7 @@ fn main() {
         std::process::exit(2);
     }
     mounts::mount_all();
+    sealed::mount_sealed();
     set_hostname();
     policy::load_signed();
     report_ipe();

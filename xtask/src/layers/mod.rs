@@ -49,7 +49,12 @@ pub struct InstalledBinary {
     pub package: String,
     pub bin: String,
     pub layer: String,
+    /// On the sealed fs-verity partition rather than the rootfs.
+    pub sealed: bool,
 }
+
+/// Where the init mounts the sealed partition, read-only; sealed binaries install below it.
+pub const SEALED_MOUNT: &str = "/opt/sealed";
 
 /// The merged view of an ordered list of layers.
 #[derive(Debug, Default)]
@@ -197,12 +202,16 @@ pub fn resolve(
             if !install.starts_with('/') || install.ends_with('/') {
                 return Err(layer.invalid(&binary.install, "binaries.install", format!("{install:?} must be an absolute file path in the root filesystem, such as \"/sbin/init\"")));
             }
+            if let Err(message) = check_sealed_install(install, binary.sealed) {
+                return Err(layer.invalid(&binary.install, "binaries.install", message));
+            }
             resolved.binaries.insert(
                 install.clone(),
                 InstalledBinary {
                     package: binary.package.clone(),
                     bin: binary.bin.clone(),
                     layer: layer.name.clone(),
+                    sealed: binary.sealed,
                 },
             );
         }
@@ -228,6 +237,29 @@ pub fn resolve(
         );
     }
     Ok(resolved)
+}
+
+/// Sealed binaries live on their own partition, mounted at [`SEALED_MOUNT`]; nothing else may
+/// be installed there, since the mount would hide it. Their paths are written into a debugfs
+/// script, which has no quoting, hence plain names only.
+fn check_sealed_install(install: &str, sealed: bool) -> Result<(), String> {
+    let below_mount = install
+        .strip_prefix(SEALED_MOUNT)
+        .is_some_and(|rest| rest.starts_with('/'));
+    match (sealed, below_mount) {
+        (true, false) => Err(format!(
+            "{install:?} is sealed, so it must be under {SEALED_MOUNT}/, such as \"{SEALED_MOUNT}/tool\""
+        )),
+        (false, true) => Err(format!(
+            "{install:?} is under {SEALED_MOUNT}/, where only sealed binaries go; add `sealed = true` or move it"
+        )),
+        (true, true) if install.contains(|c: char| c.is_whitespace() || c == '"' || c == '\\') => {
+            Err(format!(
+                "sealed path {install:?} must not contain spaces, quotes or backslashes"
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn is_policy_token(text: &str) -> bool {

@@ -53,6 +53,10 @@ pub struct Binary {
     pub bin: String,
     /// Absolute path inside the root filesystem.
     pub install: Spanned<String>,
+    /// Installed on the sealed ext4 partition with fs-verity enabled, and allowed to run by its
+    /// fs-verity digest; `install` must then be under `/opt/sealed/`.
+    #[serde(default)]
+    pub sealed: bool,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -96,6 +100,11 @@ debian = ["busybox-static"]
 package = "appliance-init"
 bin = "init"
 install = "/sbin/init"
+[[binaries]]
+package = "fw-status"
+bin = "fw-status"
+install = "/opt/sealed/fw-status"
+sealed = true
 [policy]
 name = "demo"
 rules = ["op=EXECUTE boot_verified=TRUE action=ALLOW"]
@@ -103,6 +112,7 @@ rules = ["op=EXECUTE boot_verified=TRUE action=ALLOW"]
         let layer: LayerManifest = toml::from_str(text).unwrap();
         assert_eq!(layer.kernel.fragments[0].get_ref(), "a.config");
         assert_eq!(layer.binaries[0].install.get_ref(), "/sbin/init");
+        assert!(!layer.binaries[0].sealed && layer.binaries[1].sealed);
         assert_eq!(layer.policy.name.unwrap().into_inner(), "demo");
     }
 

@@ -134,3 +134,34 @@ fn a_policy_name_with_spaces_is_refused() {
         "{message}"
     );
 }
+
+#[test]
+fn sealed_binaries_live_under_the_sealed_mount() {
+    let root = tempfile::tempdir().unwrap();
+    let binary = |install: &str, sealed: bool| {
+        format!(
+            "description = \"x\"\n[[binaries]]\npackage = \"p\"\nbin = \"b\"\ninstall = \"{install}\"\nsealed = {sealed}\n"
+        )
+    };
+    write_layer(root.path(), "ok", &binary("/opt/sealed/b", true));
+    let resolved = resolve_names(root.path(), &["ok"]).unwrap();
+    assert!(resolved.binaries["/opt/sealed/b"].sealed);
+    for (name, install, sealed, expected) in [
+        ("outside", "/bin/b", true, "must be under /opt/sealed/"),
+        (
+            "prefix",
+            "/opt/sealedx/b",
+            true,
+            "must be under /opt/sealed/",
+        ),
+        ("unsealed", "/opt/sealed/b", false, "add `sealed = true`"),
+        ("space", "/opt/sealed/a b", true, "must not contain spaces"),
+    ] {
+        write_layer(root.path(), name, &binary(install, sealed));
+        let message = resolve_names(root.path(), &[name]).unwrap_err().to_string();
+        assert!(
+            message.contains(&format!("{name}/layer.toml:5:")) && message.contains(expected),
+            "{message}"
+        );
+    }
+}

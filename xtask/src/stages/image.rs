@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{disk, ipe_rust, kernel, policy, rootfs, setup, sign, verity};
+use super::{disk, ipe_rust, kernel, policy, rootfs, sealed, setup, sign, verity};
 use crate::cache;
 use crate::exec::Tool;
 use crate::layers;
@@ -34,6 +34,9 @@ pub struct ImageRequest {
 pub struct BootSpec {
     pub kernel: PathBuf,
     pub disk: PathBuf,
+    /// The sealed partition (ext4 with fs-verity), attached second, when a layer seals binaries.
+    #[serde(default)]
+    pub sealed_disk: Option<PathBuf>,
     pub cmdline: String,
     pub policy_name: String,
     pub policy_version: String,
@@ -45,7 +48,23 @@ pub struct BootSpec {
     pub private_key: Option<PathBuf>,
 }
 
+impl BootSpec {
+    /// The image's disks in the order the guest sees them: `/dev/vda`, then `/dev/vdb`.
+    pub fn disks(&self) -> Vec<PathBuf> {
+        std::iter::once(self.disk.clone())
+            .chain(self.sealed_disk.clone())
+            .collect()
+    }
+
+    /// The guest's name for the first disk attached after the image's own, as tests do.
+    pub fn extra_disk_device(&self) -> String {
+        format!("/dev/vd{}", char::from(b'a' + self.disks().len() as u8))
+    }
+}
+
 pub const BOOT_SPEC: &str = "boot.json";
+/// The guest's name for the sealed partition: the second disk.
+const SEALED_DEVICE: &str = "/dev/vdb";
 /// The build record inside the image; also what the tamper test corrupts.
 pub const BUILD_RECORD: &str = "/etc/appliance/build.json";
 const STATIC_TARGET: &str = "x86_64-unknown-linux-gnu";
@@ -90,11 +109,28 @@ pub fn build(project: &Project, request: &ImageRequest) -> Result<BootSpec> {
     let record_text = serde_json::to_string_pretty(&record)? + "\n";
     cache::write_if_changed(&out_dir.join("build.json"), record_text.as_bytes())?;
 
+    let (sealed_binaries, rootfs_binaries): (Vec<_>, Vec<_>) = binaries
+        .iter()
+        .cloned()
+        .partition(|(install, _)| resolved.binaries[install].sealed);
+    let sealed = if sealed_binaries.is_empty() {
+        None
+    } else {
+        Some(sealed::build(
+            &sealed::SealedInputs {
+                binaries: sealed_binaries,
+                source_date_epoch: request.source_date_epoch,
+            },
+            &out_dir,
+        )?)
+    };
+    let sealed_files = sealed.as_ref().map_or(&[][..], |s| &s.files[..]);
+
     let rootfs = rootfs::build(
         &rootfs::RootfsInputs {
             debs,
             overlays: resolved.overlays.clone(),
-            binaries: binaries.clone(),
+            binaries: rootfs_binaries,
             generated: vec![(BUILD_RECORD.to_owned(), record_text.clone().into_bytes())],
             source_date_epoch: request.source_date_epoch,
         },
@@ -120,6 +156,7 @@ pub fn build(project: &Project, request: &ImageRequest) -> Result<BootSpec> {
         name: &policy_name,
         version: &policy_version,
         rootfs_root_hash: &verity.root_hash,
+        sealed: sealed_files,
         layer_rules: &resolved.policy_rules,
     };
     let policy_text = policy::generate_checked(&policy_inputs)?;
@@ -172,9 +209,17 @@ pub fn build(project: &Project, request: &ImageRequest) -> Result<BootSpec> {
         "init=/sbin/init".to_owned(),
         "panic=-1".to_owned(),
     ]);
+    if sealed.is_some() {
+        // The init mounts it read-only there; see rootfs/init/src/sealed.rs.
+        cmdline.push(format!(
+            "appliance.sealed={SEALED_DEVICE},{}",
+            layers::SEALED_MOUNT
+        ));
+    }
     let spec = BootSpec {
         kernel: bzimage,
         disk: disk_path,
+        sealed_disk: sealed.as_ref().map(|s| s.image.clone()),
         cmdline: cmdline.join(" "),
         policy_name,
         policy_version,
@@ -195,6 +240,10 @@ pub fn build(project: &Project, request: &ImageRequest) -> Result<BootSpec> {
         },
         "rootfs": {"erofs_sha256": cache::sha256_file(&rootfs.image)?, "key": rootfs.key},
         "verity": verity,
+        "sealed": match &sealed {
+            Some(s) => json!({"image_sha256": cache::sha256_file(&s.image)?, "files": s.files}),
+            None => serde_json::Value::Null,
+        },
         "policy": {"name": spec.policy_name, "version": spec.policy_version, "sha256": cache::sha256_hex(policy_text.as_bytes())},
         "cmdline": spec.cmdline,
         "source_date_epoch": request.source_date_epoch,

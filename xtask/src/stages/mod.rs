@@ -8,6 +8,7 @@ mod kconfig;
 mod kernel;
 pub mod policy;
 mod rootfs;
+mod sealed;
 pub mod setup;
 pub mod sign;
 mod verity;

@@ -10,12 +10,14 @@ pub struct PolicyInputs<'a> {
     pub version: &'a str,
     /// The dm-verity root hash of the root filesystem, hex.
     pub rootfs_root_hash: &'a str,
+    /// Binaries on the sealed partition, allowed by their fs-verity digest.
+    pub sealed: &'a [super::sealed::SealedFile],
     /// Rules contributed by layers, appended in layer order.
     pub layer_rules: &'a [String],
 }
 
 /// Everything not explicitly trusted is denied, for every operation; what runs must come from
-/// the verity-protected rootfs.
+/// the verity-protected rootfs, or be a sealed binary with its fs-verity digest.
 pub fn generate(inputs: &PolicyInputs) -> String {
     let mut text = format!(
         "policy_name={} policy_version={}\n\
@@ -24,6 +26,17 @@ pub fn generate(inputs: &PolicyInputs) -> String {
          op=EXECUTE dmverity_roothash=sha256:{} action=ALLOW\n",
         inputs.name, inputs.version, inputs.rootfs_root_hash
     );
+    if !inputs.sealed.is_empty() {
+        // A digest matches only a file with fs-verity enabled: a copy, or a file changed before
+        // sealing, measures differently or not at all.
+        text.push_str("# Sealed binaries, by their fs-verity digest.\n");
+        for file in inputs.sealed {
+            text.push_str(&format!(
+                "# {}\nop=EXECUTE fsverity_digest={} action=ALLOW\n",
+                file.install, file.digest
+            ));
+        }
+    }
     if !inputs.layer_rules.is_empty() {
         text.push_str("# Rules from the layers.\n");
         for rule in inputs.layer_rules {
@@ -105,12 +118,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn denies_by_default_and_trusts_the_rootfs() {
+    fn denies_by_default_and_trusts_the_rootfs_and_sealed_digests() {
         let rules = vec!["op=KERNEL_READ action=ALLOW".to_owned()];
         let text = generate(&PolicyInputs {
             name: "fw",
             version: "1.2.3",
             rootfs_root_hash: "ab",
+            sealed: &[super::super::sealed::SealedFile {
+                install: "/opt/sealed/tool".to_owned(),
+                digest: "sha256:cd".to_owned(),
+            }],
             layer_rules: &rules,
         });
         let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
@@ -120,6 +137,7 @@ mod tests {
                 "policy_name=fw policy_version=1.2.3",
                 "DEFAULT action=DENY",
                 "op=EXECUTE dmverity_roothash=sha256:ab action=ALLOW",
+                "op=EXECUTE fsverity_digest=sha256:cd action=ALLOW",
                 "op=KERNEL_READ action=ALLOW",
             ]
         );

@@ -11,9 +11,21 @@ use walkdir::WalkDir;
 use crate::cache::{self, KeyHasher};
 use crate::exec::Tool;
 
-/// Mount points and writable places that the init expects, present in every image.
+/// Mount points and writable places that the init expects, present in every image
+/// (`opt/sealed` is `layers::SEALED_MOUNT`).
 const BASE_DIRS: &[&str] = &[
-    "dev", "proc", "sys", "tmp", "run", "root", "etc", "bin", "sbin", "usr/bin", "usr/sbin",
+    "dev",
+    "proc",
+    "sys",
+    "tmp",
+    "run",
+    "root",
+    "etc",
+    "bin",
+    "sbin",
+    "usr/bin",
+    "usr/sbin",
+    "opt/sealed",
 ];
 
 /// Owners and xattrs from the build machine never leak in. Every file's data sits in blocks of
@@ -108,7 +120,7 @@ fn cache_key(inputs: &RootfsInputs) -> Result<String> {
     Ok(key.finish())
 }
 
-fn uuid_from_key(key: &str) -> String {
+pub(super) fn uuid_from_key(key: &str) -> String {
     format!(
         "{}-{}-{}-{}-{}",
         &key[0..8],

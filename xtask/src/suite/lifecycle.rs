@@ -125,10 +125,11 @@ fn refused_with(guest: &mut Guest, file: &str, target: &str, strerror: &str) -> 
     })
 }
 
-pub fn unpack_artifacts(guest: &mut Guest, _spec: &BootSpec) -> CaseResult {
+pub fn unpack_artifacts(guest: &mut Guest, spec: &BootSpec) -> CaseResult {
+    let device = spec.extra_disk_device();
     let output = run(
         guest,
-        &format!("mkdir -p {IN_GUEST} && tar -xf /dev/vdb -C {IN_GUEST} && ls {IN_GUEST} | wc -l"),
+        &format!("mkdir -p {IN_GUEST} && tar -xf {device} -C {IN_GUEST} && ls {IN_GUEST} | wc -l"),
     )?;
     expect(output.text.trim() == "7", || {
         format!("the policy archive did not unpack: {output:?}")

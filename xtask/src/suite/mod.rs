@@ -5,6 +5,7 @@
 mod cases;
 mod key_leak;
 mod lifecycle;
+mod sealed;
 mod tamper;
 
 use std::path::{Path, PathBuf};
@@ -122,10 +123,21 @@ pub fn run(project: &Project, args: &TestArgs) -> Result<ExitCode> {
         accel,
         boot_timeout,
     };
-    guests.run_cases(&mut tally, &spec, &[], SEALED_IMAGE_CASES);
+    guests.run_cases(
+        &mut tally,
+        &spec,
+        &[],
+        &[SEALED_IMAGE_CASES, sealed::CASES].concat(),
+    );
 
-    let tampered = tampered_copy(&out_dir, &spec)?;
-    guests.run_cases(&mut tally, &tampered, &[], TAMPERED_IMAGE_CASES);
+    // One guest for both tampered disks: each case reads only its own.
+    let tampered = sealed::tampered_copy(&out_dir, tampered_copy(&out_dir, &spec)?)?;
+    guests.run_cases(
+        &mut tally,
+        &tampered,
+        &[],
+        &[TAMPERED_IMAGE_CASES, sealed::TAMPERED_CASES].concat(),
+    );
 
     let keys = crate::stages::sign::load(&request.signer)?;
     let shipped_policy = std::fs::read_to_string(out_dir.join("policy.pol"))?;

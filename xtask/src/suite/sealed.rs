@@ -1,0 +1,179 @@
+//! Cases on the sealed partition: ext4 at `/opt/sealed` whose binaries have fs-verity enabled
+//! at build time and run only by the fs-verity digest the policy names.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use appliance_qemu::Guest;
+
+use super::Case;
+use super::cases::{CaseResult, expect, run};
+use crate::exec::Tool;
+use crate::layers::SEALED_MOUNT;
+use crate::stages::image::BootSpec;
+
+/// The binary the firewall layer seals.
+const SEALED_BINARY: &str = "/opt/sealed/fw-status";
+const IPE: &str = "/sys/kernel/security/ipe";
+
+/// Cases on the image as built.
+pub const CASES: &[(&str, Case)] = &[
+    (
+        "sealed_partition_is_read_only_ext4",
+        partition_is_read_only_ext4,
+    ),
+    (
+        "sealed_binary_runs_by_its_digest",
+        binary_runs_by_its_digest,
+    ),
+    ("sealed_binary_copy_is_denied", copy_is_denied),
+];
+
+/// Cases on a copy of the partition with one byte of the sealed binary's data flipped.
+pub const TAMPERED_CASES: &[(&str, Case)] = &[(
+    "tampered_sealed_binary_fails_with_eio",
+    tampered_binary_fails_with_eio,
+)];
+
+fn has_sealed_disk(spec: &BootSpec) -> CaseResult {
+    expect(spec.sealed_disk.is_some(), || {
+        "the image has no sealed partition: no layer seals a binary (the firewall layer does)"
+            .to_owned()
+    })
+}
+
+fn partition_is_read_only_ext4(guest: &mut Guest, spec: &BootSpec) -> CaseResult {
+    has_sealed_disk(spec)?;
+    let mounts = run(guest, &format!("grep ' {SEALED_MOUNT} ' /proc/mounts"))?;
+    expect(
+        mounts
+            .text
+            .starts_with(&format!("/dev/vdb {SEALED_MOUNT} ext4 ro,")),
+        || format!("{SEALED_MOUNT} is not the read-only ext4 /dev/vdb: {mounts:?}"),
+    )?;
+    let write = run(guest, &format!("touch {SEALED_MOUNT}/added 2>&1"))?;
+    expect(
+        write.status != 0 && write.text.contains("Read-only file system"),
+        || format!("writing to {SEALED_MOUNT} did not fail as read-only: {write:?}"),
+    )
+}
+
+/// IPE's success audit names the rule that allowed the exec: the fs-verity digest rule with
+/// the digest of the file on the partition, which matches only while fs-verity is enabled.
+fn binary_runs_by_its_digest(guest: &mut Guest, spec: &BootSpec) -> CaseResult {
+    has_sealed_disk(spec)?;
+    let digest = spec
+        .sealed_disk
+        .as_deref()
+        .ok_or_else(String::new)
+        .and_then(|disk| sealed_contents(disk).map_err(|error| format!("{error:#}")))
+        .and_then(|contents| {
+            verity::fs_verity::digest_bytes(&contents, &verity::fs_verity::Params::default())
+                .map_err(|error| error.to_string())
+        })?;
+    // The audit record prints the algorithm quoted and the digest in capitals.
+    let rule = format!(
+        "rule=\"op=EXECUTE fsverity_digest=\"sha256\":{} action=ALLOW\"",
+        digest.digest.to_hex().to_uppercase()
+    );
+    run(guest, &format!("echo 1 > {IPE}/success_audit"))?;
+    let output = run(guest, SEALED_BINARY);
+    run(guest, &format!("echo 0 > {IPE}/success_audit"))?;
+    let output = output?;
+    expect(
+        output.status == 0 && output.text.starts_with("fw-status: host "),
+        || format!("{SEALED_BINARY} did not run: {output:?}"),
+    )?;
+    let audit = run(guest, "dmesg | grep 'type=1420'")?;
+    let record = audit
+        .text
+        .lines()
+        .find(|line| line.contains(&format!("path=\"{SEALED_BINARY}\"")));
+    expect(
+        record.is_some_and(|line| line.contains("ipe_op=EXECUTE") && line.contains(&rule)),
+        || {
+            format!(
+                "no IPE audit record shows {rule} allowing {SEALED_BINARY}; records: {:?}",
+                audit.text
+            )
+        },
+    )
+}
+
+/// The same bytes without fs-verity (on tmpfs) have no digest to match, and with one byte
+/// changed they could not match it anyway.
+fn copy_is_denied(guest: &mut Guest, spec: &BootSpec) -> CaseResult {
+    has_sealed_disk(spec)?;
+    for (copy, change) in [
+        ("/tmp/fw-status", ""),
+        (
+            "/tmp/fw-status-changed",
+            "&& printf X | dd of=/tmp/fw-status-changed bs=1 seek=200 conv=notrunc 2>/dev/null",
+        ),
+    ] {
+        let made = run(
+            guest,
+            &format!("cp {SEALED_BINARY} {copy} {change} && echo copied"),
+        )?;
+        expect(made.text.trim() == "copied", || {
+            format!("could not copy {SEALED_BINARY} to {copy}: {made:?}")
+        })?;
+        let exec = run(guest, &format!("{copy} 2>&1"))?;
+        expect(
+            exec.status == 126 && exec.text.contains("Permission denied"),
+            || format!("running {copy} was not denied with EACCES: {exec:?}"),
+        )?;
+    }
+    Ok(())
+}
+
+fn tampered_binary_fails_with_eio(guest: &mut Guest, spec: &BootSpec) -> CaseResult {
+    has_sealed_disk(spec)?;
+    let read = run(
+        guest,
+        &format!("cat {SEALED_BINARY} > /dev/null 2>/tmp/err; echo $? $(cat /tmp/err)"),
+    )?;
+    let text = read.text.trim();
+    expect(
+        !text.starts_with("0") && text.contains("Input/output error"),
+        || format!("reading the tampered {SEALED_BINARY} did not fail with EIO: {text:?}"),
+    )?;
+    let exec = run(guest, &format!("{SEALED_BINARY} 2>&1"))?;
+    expect(exec.status != 0, || {
+        format!("the tampered {SEALED_BINARY} ran: {exec:?}")
+    })
+}
+
+/// `spec` with its sealed partition replaced by a copy in which one byte of the sealed
+/// binary's data is flipped; unchanged when the image has no sealed partition.
+pub fn tampered_copy(out_dir: &Path, spec: BootSpec) -> Result<BootSpec> {
+    let Some(sealed_disk) = &spec.sealed_disk else {
+        return Ok(spec);
+    };
+    let contents = sealed_contents(sealed_disk)?;
+    let mut disk =
+        std::fs::read(sealed_disk).with_context(|| format!("reading {}", sealed_disk.display()))?;
+    let offset = super::tamper::flip_byte_of_file(&mut disk, &contents).map_err(|error| {
+        anyhow::anyhow!("{SEALED_BINARY} in {}: {error}", sealed_disk.display())
+    })?;
+    let tampered_disk = out_dir.join("sealed-tampered.img");
+    crate::cache::write_atomic(&tampered_disk, &disk)?;
+    println!(
+        "tampered copy: flipped the byte at offset {offset} of {}",
+        tampered_disk.display()
+    );
+    Ok(BootSpec {
+        sealed_disk: Some(tampered_disk),
+        ..spec
+    })
+}
+
+/// The sealed binary's data as the partition holds it, read without mounting it.
+fn sealed_contents(sealed_disk: &Path) -> Result<Vec<u8>> {
+    let relative = SEALED_BINARY.trim_start_matches(SEALED_MOUNT);
+    Tool::new("debugfs")
+        .arg("-R")
+        .arg(format!("cat {relative}"))
+        .arg(sealed_disk)
+        .output()
+}
