@@ -313,7 +313,7 @@ mod tests {
     }
 
     #[test]
-    fn two_builds_give_the_same_bytes() {
+    fn two_builds_give_the_same_clean_bytes() {
         let mut images = Vec::new();
         for mode in [0o600, 0o755] {
             let work = tempfile::tempdir().unwrap();
@@ -329,6 +329,12 @@ mod tests {
             let output = build(&inputs, work.path())
                 .expect("mke2fs and debugfs are installed by `cargo xtask setup`");
             assert_eq!(output.files[0].install, "/opt/sealed/bin/tool");
+            // Exits non-zero on any inconsistency, such as blocks past i_size it does not expect.
+            Tool::new("e2fsck")
+                .arg("-fn")
+                .arg(&output.image)
+                .run()
+                .unwrap();
             images.push(fs::read(output.image).unwrap());
             std::thread::sleep(std::time::Duration::from_millis(1100));
         }
