@@ -52,5 +52,8 @@ fn kernel_glue_declares_every_engine_module() {
     let lib = engine_modules(&read("src/lib.rs"));
     let glue = glue_modules(&read("kernel/security/ipe_rust/ipe_rust.rs"));
     assert!(!lib.is_empty());
-    assert_eq!(lib, glue, "src/lib.rs and the kernel glue declare different modules");
+    assert_eq!(
+        lib, glue,
+        "src/lib.rs and the kernel glue declare different modules"
+    );
 }

@@ -1,10 +1,10 @@
 //! The Rust IPE (`--ipe rust`): the layer that selects it, and the source files the kernel stage
 //! copies into the tree at every build.
 //!
-//! The kernel compiles the very files of the host crate `ipe-lsm` (`ipe-lsm/src/*.rs`) next to
-//! the C shim (`ipe-lsm/kernel/security/ipe_rust/`): both are copied, when changed, into
-//! `security/ipe_rust/` of the build tree, so an edit rebuilds incrementally and no copy is
-//! ever committed. The layer's small patch wires that directory into Kconfig and the Makefiles.
+//! The kernel compiles the very files of the host crate `ipe-lsm` (`ipe-lsm/src/*.rs`, and for
+//! KUnit `ipe-lsm/vectors/*.rs`) next to the C shim (`ipe-lsm/kernel/security/ipe_rust/`): all
+//! are copied, when changed, into `security/ipe_rust/` of the build tree, so an edit rebuilds
+//! incrementally and no copy is ever committed. The layer's small patch wires that directory into Kconfig and the Makefiles.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -32,6 +32,12 @@ pub fn tree_files(root: &Path) -> Result<Vec<(PathBuf, PathBuf)>> {
         (
             root.join("ipe-lsm/src"),
             Path::new(TREE_DIR).join("engine"),
+            Some("rs"),
+        ),
+        // The golden parser vectors, for the in-kernel KUnit suite.
+        (
+            root.join("ipe-lsm/vectors"),
+            Path::new(TREE_DIR).join("vectors"),
             Some("rs"),
         ),
     ] {
@@ -68,6 +74,8 @@ mod tests {
             "security/ipe_rust/ipe_rust.rs",
             "security/ipe_rust/engine/parser.rs",
             "security/ipe_rust/engine/lib.rs",
+            "security/ipe_rust/kunit.c",
+            "security/ipe_rust/vectors/upstream.rs",
         ] {
             assert!(
                 dests.iter().any(|d| d == expected),

@@ -101,6 +101,11 @@ void ipe_rust_decide(const struct ipe_rust_policy *p, u32 op,
 void ipe_rust_audit_rule(struct audit_buffer *ab, const struct ipe_rust_policy *p,
 			 u32 op, const struct ipe_rust_decision *d);
 
+/* KUnit (SECURITY_IPE_RUST_KUNIT_TEST): the golden parser vectors. */
+size_t ipe_rust_vector_count(void);
+void ipe_rust_vector(size_t i, const char **text, size_t *len, int *errno_out,
+		     const char **why, size_t *why_len);
+
 /* C helpers Rust calls to write audit text (audit.c). */
 void ipe_rust_log(struct audit_buffer *ab, const char *s, size_t len);
 void ipe_rust_log_untrusted(struct audit_buffer *ab, const char *s, size_t len);

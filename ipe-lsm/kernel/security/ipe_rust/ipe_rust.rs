@@ -54,6 +54,12 @@ mod storage;
 #[path = "engine/text.rs"]
 mod text;
 
+/// The golden parser vectors, for the KUnit suite in kunit.c.
+#[cfg(CONFIG_SECURITY_IPE_RUST_KUNIT_TEST)]
+#[allow(unreachable_pub, dead_code)]
+#[path = "vectors/mod.rs"]
+mod vectors;
+
 use errno::Errno;
 use facts::{Config, Facts};
 use index::{IndexEntry, IndexedPolicy};
@@ -381,5 +387,46 @@ fn audit_property(audit: &Audit, property: &Property<'_>) {
             audit.text(b":");
             audit.hex(digest.bytes());
         }
+    }
+}
+
+#[cfg(CONFIG_SECURITY_IPE_RUST_KUNIT_TEST)]
+fn all_vectors() -> impl Iterator<Item = &'static vectors::Case> {
+    vectors::upstream::UPSTREAM_CASES
+        .iter()
+        .chain(vectors::targeted::TARGETED_CASES.iter())
+}
+
+/// How many golden vectors there are.
+#[cfg(CONFIG_SECURITY_IPE_RUST_KUNIT_TEST)]
+#[no_mangle]
+pub extern "C" fn ipe_rust_vector_count() -> usize {
+    all_vectors().count()
+}
+
+/// Vector `i`: its text, expected return (0 or `-errno`) and description.
+///
+/// # Safety
+///
+/// Every pointer is writable.
+#[cfg(CONFIG_SECURITY_IPE_RUST_KUNIT_TEST)]
+#[no_mangle]
+pub unsafe extern "C" fn ipe_rust_vector(
+    i: usize,
+    text: *mut *const u8,
+    len: *mut usize,
+    errno_out: *mut c_int,
+    why: *mut *const u8,
+    why_len: *mut usize,
+) {
+    let case = all_vectors().nth(i);
+    let (t, e, w): (&[u8], c_int, &str) = case.map_or((b"", 0, "none"), |c| (c.text, c.errno, c.why));
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        *text = t.as_ptr();
+        *len = t.len();
+        *errno_out = e;
+        *why = w.as_ptr();
+        *why_len = w.len();
     }
 }
