@@ -86,7 +86,7 @@ pub struct ImageArgs {
     pub source_date_epoch: u64,
     /// Which IPE LSM the kernel gets: upstream's C IPE, or the Rust policy engine
     /// (`SECURITY_IPE_RUST`, built from ipe-lsm/). Both register as `ipe` and behave alike.
-    #[arg(long, value_enum, default_value = "upstream", env = "APPLIANCE_IPE")]
+    #[arg(long, value_enum, default_value = "rust", env = "APPLIANCE_IPE")]
     pub ipe: Ipe,
     /// Development keys: created here on first use; the kernel trusts their certificate.
     #[arg(
