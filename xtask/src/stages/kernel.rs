@@ -59,9 +59,23 @@ impl BuildTree {
     }
 }
 
+impl BuildTree {
+    /// Held while the tree's sources or objects change (syncing files, building).
+    fn lock(&self, cache: &Cache) -> Result<std::fs::File> {
+        cache.lock(&format!(
+            "kernel-{}",
+            self.dir.file_name().unwrap_or_default().to_string_lossy()
+        ))
+    }
+}
+
 pub fn build(cache: &Cache, inputs: &KernelInputs) -> Result<KernelOutput> {
     let tree = prepare_tree(cache, inputs)?;
-    let tree_files = sync_tree_files(&tree, &inputs.tree_files)?;
+    // Under the tree's lock: another checkout may be building this tree from other sources.
+    let tree_files = {
+        let _lock = tree.lock(cache)?;
+        sync_tree_files(&tree, &inputs.tree_files)?
+    };
     let toolchain_versions = toolchain_versions(inputs.toolchain)?;
     let mut fragments = Vec::new();
     for path in &inputs.fragments {
@@ -109,10 +123,7 @@ pub fn build(cache: &Cache, inputs: &KernelInputs) -> Result<KernelOutput> {
     let vmlinux = image_dir.join("vmlinux");
     // bzImage is written last, so its presence means the entry is complete.
     if !bzimage.is_file() || !vmlinux.is_file() {
-        let _lock = cache.lock(&format!(
-            "kernel-{}",
-            tree.dir.file_name().unwrap_or_default().to_string_lossy()
-        ))?;
+        let _lock = tree.lock(cache)?;
         sync_tree_files(&tree, &inputs.tree_files)?;
         cache::write_if_changed(&tree.boot_policy(), inputs.boot_policy.as_bytes())?;
         cache::write_if_changed(&tree.trusted_certs(), inputs.trusted_certs.as_bytes())?;

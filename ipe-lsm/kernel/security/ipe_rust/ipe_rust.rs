@@ -122,9 +122,14 @@ pub unsafe extern "C" fn ipe_rust_parse(
     len: usize,
     out: *mut *mut KernelPolicy,
 ) -> c_int {
-    // SAFETY: the caller guarantees `text` is valid for `len` bytes and is not
-    // freed before the policy (ipe_free_policy() frees the policy first).
-    let text: &'static [u8] = unsafe { core::slice::from_raw_parts(text, len) };
+    // A signed message may carry no content at all: then there is no pointer.
+    let text: &'static [u8] = if text.is_null() || len == 0 {
+        &[]
+    } else {
+        // SAFETY: the caller guarantees `text` is valid for `len` bytes and is
+        // not freed before the policy (ipe_free_policy() frees the policy first).
+        unsafe { core::slice::from_raw_parts(text, len) }
+    };
     let policy = match parser::parse(text, KVec::new(), KVec::new()) {
         Ok(policy) => policy,
         Err(error) => return error.errno().to_kernel(),
