@@ -124,6 +124,33 @@ impl Guest {
         }
     }
 
+    /// Waits until the guest powers off (QEMU exits), and returns everything it printed since
+    /// the last wait.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> Result<String, GuestError> {
+        let waiting_for = "the guest to power off";
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.bytes.recv_timeout(left) {
+                Ok(chunk) => self
+                    .transcript
+                    .push_str(&String::from_utf8_lossy(&chunk).replace('\r', "")),
+                Err(RecvTimeoutError::Disconnected) => {
+                    let text = self.transcript[self.cursor..].to_owned();
+                    self.cursor = self.transcript.len();
+                    return Ok(text);
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(GuestError::Timeout {
+                        waiting_for: waiting_for.to_owned(),
+                        seconds: timeout.as_secs(),
+                        tail: self.tail(),
+                    });
+                }
+            }
+        }
+    }
+
     pub fn send_line(&mut self, line: &str) -> Result<(), GuestError> {
         self.stdin
             .write_all(format!("{line}\n").as_bytes())

@@ -34,17 +34,24 @@ pub enum Command {
     /// manifest.json (everything that went in, with hashes) and boot.json. Every stage is
     /// cached by a hash of its inputs: an unchanged build finishes in well under a second, and
     /// a change to the rootfs relinks the kernel (its boot policy) without recompiling it.
-    Image(ImageArgs),
+    Image(ImageCmdArgs),
     /// Boot the built appliance in QEMU with its serial console on this terminal.
     ///
     /// Press Ctrl-A X to quit. Uses software emulation (TCG) unless a quick probe shows that
     /// KVM boots this kernel.
     RunQemu(RunArgs),
-    /// Run the unit tests, then the integration suite in QEMU guests.
+    /// Run the unit tests, the in-kernel KUnit suite, then the integration suite in QEMU guests
+    /// under each IPE, and check that both IPEs behaved alike.
     ///
-    /// Builds the image first. Prints a result per case and a closing `N passed, N failed`
-    /// line, and exits non-zero on any failure.
+    /// Builds the images and the KUnit kernel first. Prints a result per case and a closing
+    /// `N passed, N failed` line, and exits non-zero on any failure.
     Test(TestArgs),
+    /// Build the KUnit kernel and run the Rust IPE's in-kernel parser suite in QEMU.
+    ///
+    /// The appliance's kernel configuration plus ipe-lsm/kernel/kunit.config, in its own object
+    /// tree: every golden vector of ipe-lsm/vectors goes through the in-kernel parser. `test`
+    /// runs this too.
+    Kunit(KunitArgs),
     /// Pin a Debian package at its current candidate version in packages.lock.
     Lock(LockArgs),
     /// Check IPE policy files exactly as Linux 6.12 IPE parses them.
@@ -66,6 +73,9 @@ pub enum Command {
 pub enum BenchCommand {
     /// Our dm-verity and fs-verity against `veritysetup format` and `fsverity digest`.
     Verity(crate::cmd::bench_verity::BenchVerityArgs),
+    /// Exec latency in the guest: no IPE, upstream's C IPE and the Rust IPE, with the
+    /// appliance's policy and with a policy of many digest rules; prints the ratios.
+    Exec(crate::cmd::bench_exec::BenchExecArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -84,10 +94,6 @@ pub struct ImageArgs {
     /// Timestamp for every file in the rootfs, for reproducible images.
     #[arg(long, env = "SOURCE_DATE_EPOCH", default_value_t = 0)]
     pub source_date_epoch: u64,
-    /// Which IPE LSM the kernel gets: upstream's C IPE, or the Rust policy engine
-    /// (`SECURITY_IPE_RUST`, built from ipe-lsm/). Both register as `ipe` and behave alike.
-    #[arg(long, value_enum, default_value = "rust", env = "APPLIANCE_IPE")]
-    pub ipe: Ipe,
     /// Development keys: created here on first use; the kernel trusts their certificate.
     #[arg(
         long,
@@ -120,6 +126,16 @@ pub struct ImageArgs {
     pub policy_version: Option<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct ImageCmdArgs {
+    #[command(flatten)]
+    pub image: ImageArgs,
+    /// Which IPE LSM the kernel gets: upstream's C IPE, or the Rust policy engine
+    /// (`SECURITY_IPE_RUST`, built from ipe-lsm/). Both register as `ipe` and behave alike.
+    #[arg(long, value_enum, default_value = "rust", env = "APPLIANCE_IPE")]
+    pub ipe: Ipe,
+}
+
 /// The IPE implementation built into the kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Ipe {
@@ -146,12 +162,37 @@ pub struct RunArgs {
 pub struct TestArgs {
     #[command(flatten)]
     pub image: ImageArgs,
-    /// Skip the workspace's unit tests and run only the QEMU suite.
+    /// The IPEs to run the suite under, comma separated. The image for `rust` goes to
+    /// target/appliance/<name>/, the others to <name>-<ipe>/. With both, their observations
+    /// must match.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "rust,upstream"
+    )]
+    pub ipe: Vec<Ipe>,
+    /// Skip the workspace's unit tests and run only the QEMU suites.
     #[arg(long)]
     pub integration_only: bool,
     /// Seconds allowed for one guest to boot to its shell.
     #[arg(long, default_value_t = 120)]
     pub boot_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct KunitArgs {
+    /// Layers in order, comma separated, as for `image`: their kernel configuration is tested.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "core,qemu-x86_64,firewall",
+        env = "APPLIANCE_LAYERS"
+    )]
+    pub layers: Vec<String>,
+    /// Seconds allowed for the KUnit kernel to run its suites and power off.
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]

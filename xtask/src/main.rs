@@ -54,10 +54,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             );
         }
         Command::Image(args) => {
-            stages::image::build(&project, &image_request(&project, &args))?;
+            stages::image::build(&project, &image_request(&project, &args.image, args.ipe))?;
         }
         Command::RunQemu(args) => run_qemu::run(&project, &args)?,
         Command::Test(args) => return suite::run(&project, &args),
+        Command::Kunit(args) => return suite::run_kunit_only(&project, &args),
         Command::Lock(args) => lock(&project, &args)?,
         Command::Policy(args) => cmd::policy::run(&args)?,
         Command::Keys(args) => cmd::keys::run(&args)?,
@@ -65,6 +66,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Verity(args) => cmd::verity::run(&args)?,
         Command::Fsverity(args) => cmd::fsverity::run(&args)?,
         Command::Bench(flags::BenchCommand::Verity(args)) => cmd::bench_verity::run(&args)?,
+        Command::Bench(flags::BenchCommand::Exec(args)) => cmd::bench_exec::run(&project, &args)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -72,12 +74,13 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
 fn image_request(
     project: &project::Project,
     args: &flags::ImageArgs,
+    ipe: flags::Ipe,
 ) -> stages::image::ImageRequest {
     stages::image::ImageRequest {
         layers: args.layers.clone(),
         name: args.name.clone(),
         source_date_epoch: args.source_date_epoch,
-        ipe: args.ipe,
+        ipe,
         signer: match (&args.signing_cert, &args.external_signer) {
             (Some(cert), Some(command)) => stages::sign::SignerChoice::External {
                 cert: cert.clone(),

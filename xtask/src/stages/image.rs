@@ -74,15 +74,7 @@ pub fn build(project: &Project, request: &ImageRequest) -> Result<BootSpec> {
     fs::create_dir_all(&out_dir)?;
     let toolchain = setup::run(project)?;
 
-    let mut layer_names = request.layers.clone();
-    if request.ipe == crate::flags::Ipe::Rust && !layer_names.iter().any(|l| l == ipe_rust::LAYER) {
-        layer_names.push(ipe_rust::LAYER.to_owned());
-    }
-    let loaded = layer_names
-        .iter()
-        .map(|name| layers::load(&project.layers_dir(), name))
-        .collect::<Result<Vec<_>, _>>()?;
-    let resolved = layers::resolve(&loaded, &|name| project.lock.get(name).is_some())?;
+    let (loaded, resolved) = resolve_layers(project, &request.layers, request.ipe)?;
     tracing::info!("layers: {}", resolved.names.join(" → "));
 
     let mut debs = Vec::new();
@@ -176,22 +168,18 @@ pub fn build(project: &Project, request: &ImageRequest) -> Result<BootSpec> {
     let disk_path = out_dir.join("disk.img");
     let slot = disk::assemble(&verity.disk, &signed_policy, &disk_path)?;
 
-    let mut fragments = kernel_config_fragments(&project.root)?;
-    fragments.extend(resolved.kernel_fragments.iter().cloned());
     let kernel = kernel::build(
         &project.cache,
-        &kernel::KernelInputs {
-            toolchain: &toolchain,
-            patches: resolved.kernel_patches.clone(),
-            fragments,
-            tree_files: if resolved.names.iter().any(|l| l == ipe_rust::LAYER) {
-                ipe_rust::tree_files(&project.root)?
-            } else {
-                Vec::new()
-            },
-            boot_policy: boot_policy_text,
-            trusted_certs: keys.cert_pem.clone(),
-        },
+        &kernel_inputs(
+            project,
+            &toolchain,
+            &resolved,
+            Vec::new(),
+            kernel::Flavour::Appliance(kernel::BuiltIn {
+                boot_policy: boot_policy_text,
+                trusted_certs: keys.cert_pem.clone(),
+            }),
+        )?,
     )?;
     let bzimage = out_dir.join("bzImage");
     if cache::sha256_file(&bzimage).ok() != Some(cache::sha256_file(&kernel.bzimage)?) {
@@ -266,6 +254,49 @@ pub fn build(project: &Project, request: &ImageRequest) -> Result<BootSpec> {
         &spec.root_hash[..16]
     );
     Ok(spec)
+}
+
+/// The named layers, loaded and resolved; `--ipe rust` appends the `ipe-rust` layer.
+pub fn resolve_layers(
+    project: &Project,
+    names: &[String],
+    ipe: crate::flags::Ipe,
+) -> Result<(Vec<layers::Layer>, layers::ResolvedLayers)> {
+    let mut layer_names = names.to_vec();
+    if ipe == crate::flags::Ipe::Rust && !layer_names.iter().any(|l| l == ipe_rust::LAYER) {
+        layer_names.push(ipe_rust::LAYER.to_owned());
+    }
+    let loaded = layer_names
+        .iter()
+        .map(|name| layers::load(&project.layers_dir(), name))
+        .collect::<Result<Vec<_>, _>>()?;
+    let resolved = layers::resolve(&loaded, &|name| project.lock.get(name).is_some())?;
+    Ok((loaded, resolved))
+}
+
+/// The kernel the resolved layers ask for: `kernel-config/*.config`, then the layers' fragments
+/// and `extra_fragments`; the layers' patches; the Rust IPE's sources when its layer is in.
+pub fn kernel_inputs<'a>(
+    project: &Project,
+    toolchain: &'a setup::Toolchain,
+    resolved: &layers::ResolvedLayers,
+    extra_fragments: Vec<PathBuf>,
+    flavour: kernel::Flavour,
+) -> Result<kernel::KernelInputs<'a>> {
+    let mut fragments = kernel_config_fragments(&project.root)?;
+    fragments.extend(resolved.kernel_fragments.iter().cloned());
+    fragments.extend(extra_fragments);
+    Ok(kernel::KernelInputs {
+        toolchain,
+        patches: resolved.kernel_patches.clone(),
+        fragments,
+        tree_files: if resolved.names.iter().any(|l| l == ipe_rust::LAYER) {
+            ipe_rust::tree_files(&project.root)?
+        } else {
+            Vec::new()
+        },
+        flavour,
+    })
 }
 
 fn packages_json(packages: &[crate::lockfile::PinnedPackage]) -> serde_json::Value {

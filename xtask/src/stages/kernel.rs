@@ -1,9 +1,10 @@
 //! Stage `kernel`: patch the source, merge the config, check it, and build `bzImage` with
 //! `LLVM=1` and Rust. Build trees persist in the cache so that a change rebuilds incrementally.
 //!
-//! Keys: the *tree* key hashes the kernel version and the patches (one source and object tree
-//! each); the *config* key adds the fragments and toolchain versions (one checked `.config`);
-//! the *image* key adds the final `.config` and the boot policy (one `bzImage`).
+//! Keys: the *tree* key hashes the kernel version and the patches (one source tree each, with an
+//! object tree per flavour); the *config* key adds the fragments and toolchain
+//! versions (one checked `.config`); the *image* key adds the final `.config`, the boot policy
+//! and the trusted certificates (one `bzImage`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -20,14 +21,38 @@ pub struct KernelInputs<'a> {
     pub patches: Vec<PathBuf>,
     /// `kernel-config/*.config` then the layers' fragments, in merge order.
     pub fragments: Vec<PathBuf>,
-    /// The IPE policy compiled in as `CONFIG_IPE_BOOT_POLICY`.
-    pub boot_policy: String,
     /// `(path in the tree, source)`: files copied into the patched tree when changed, before
     /// configuring and before each build (the Rust IPE's sources; see `ipe_rust.rs`).
     pub tree_files: Vec<(PathBuf, PathBuf)>,
+    pub flavour: Flavour,
+}
+
+/// Which kernel of the tree: each flavour has its own object tree, so that building one never
+/// undoes the other's objects.
+pub enum Flavour {
+    /// The appliance's kernel, with its boot policy and trusted certificates built in.
+    Appliance(BuiltIn),
+    /// The same sources and fragments plus a KUnit fragment (so its keys differ from the
+    /// appliance's): the in-kernel tests run at boot. Nothing of the image is built in, so a
+    /// new policy or key does not relink it.
+    KUnit,
+}
+
+pub struct BuiltIn {
+    /// The IPE policy compiled in as `CONFIG_IPE_BOOT_POLICY`.
+    pub boot_policy: String,
     /// PEM certificates built into the kernel's trusted keys (`CONFIG_SYSTEM_TRUSTED_KEYS`):
     /// they verify signed policies.
     pub trusted_certs: String,
+}
+
+impl Flavour {
+    fn objects_dir(&self) -> &'static str {
+        match self {
+            Flavour::Appliance(_) => "obj",
+            Flavour::KUnit => "obj-kunit",
+        }
+    }
 }
 
 pub struct KernelOutput {
@@ -40,6 +65,7 @@ pub struct KernelOutput {
 
 struct BuildTree {
     dir: PathBuf,
+    objects: &'static str,
 }
 
 impl BuildTree {
@@ -47,7 +73,7 @@ impl BuildTree {
         self.dir.join("src")
     }
     fn obj(&self) -> PathBuf {
-        self.dir.join("obj")
+        self.dir.join(self.objects)
     }
     /// A fixed path per tree, so that a new policy changes a file, not the `.config`.
     fn boot_policy(&self) -> PathBuf {
@@ -83,15 +109,16 @@ pub fn build(cache: &Cache, inputs: &KernelInputs) -> Result<KernelOutput> {
             fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         fragments.push((path.clone(), text));
     }
-    let generated_path = tree.dir.join("generated.config");
-    fragments.push((
-        generated_path,
-        format!(
-            "CONFIG_IPE_BOOT_POLICY=\"{}\"\nCONFIG_SYSTEM_TRUSTED_KEYS=\"{}\"\n",
-            tree.boot_policy().display(),
-            tree.trusted_certs().display()
-        ),
-    ));
+    if let Flavour::Appliance(_) = inputs.flavour {
+        fragments.push((
+            tree.dir.join("generated.config"),
+            format!(
+                "CONFIG_IPE_BOOT_POLICY=\"{}\"\nCONFIG_SYSTEM_TRUSTED_KEYS=\"{}\"\n",
+                tree.boot_policy().display(),
+                tree.trusted_certs().display()
+            ),
+        ));
+    }
 
     let mut config_key = KeyHasher::default();
     config_key
@@ -112,12 +139,14 @@ pub fn build(cache: &Cache, inputs: &KernelInputs) -> Result<KernelOutput> {
     }
     let config = fs::read_to_string(&config_path)?;
 
-    let key = KeyHasher::default()
-        .input("config-key", config_key.finish())
-        .input("config", &config)
-        .input("boot-policy", &inputs.boot_policy)
-        .input("trusted-certs", &inputs.trusted_certs)
-        .finish();
+    let mut key = KeyHasher::default();
+    key.input("config-key", config_key.finish())
+        .input("config", &config);
+    if let Flavour::Appliance(built_in) = &inputs.flavour {
+        key.input("boot-policy", &built_in.boot_policy)
+            .input("trusted-certs", &built_in.trusted_certs);
+    }
+    let key = key.finish();
     let image_dir = tree.dir.join("images").join(&key);
     let bzimage = image_dir.join("bzImage");
     let vmlinux = image_dir.join("vmlinux");
@@ -125,8 +154,10 @@ pub fn build(cache: &Cache, inputs: &KernelInputs) -> Result<KernelOutput> {
     if !bzimage.is_file() || !vmlinux.is_file() {
         let _lock = tree.lock(cache)?;
         sync_tree_files(&tree, &inputs.tree_files)?;
-        cache::write_if_changed(&tree.boot_policy(), inputs.boot_policy.as_bytes())?;
-        cache::write_if_changed(&tree.trusted_certs(), inputs.trusted_certs.as_bytes())?;
+        if let Flavour::Appliance(built_in) = &inputs.flavour {
+            cache::write_if_changed(&tree.boot_policy(), built_in.boot_policy.as_bytes())?;
+            cache::write_if_changed(&tree.trusted_certs(), built_in.trusted_certs.as_bytes())?;
+        }
         cache::write_if_changed(&tree.obj().join(".config"), config.as_bytes())?;
         make(inputs.toolchain, &tree, &["bzImage"])?;
         cache::write_atomic(&vmlinux, &fs::read(tree.obj().join("vmlinux"))?)?;
@@ -162,6 +193,7 @@ fn prepare_tree(cache: &Cache, inputs: &KernelInputs) -> Result<BuildTree> {
         dir: cache
             .path("kernel")
             .join(format!("{}-{tree_key}", inputs.toolchain.kernel_version)),
+        objects: inputs.flavour.objects_dir(),
     };
     if tree.src().join("Makefile").is_file() {
         return Ok(tree);

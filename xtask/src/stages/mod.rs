@@ -6,6 +6,7 @@ pub mod image;
 pub mod ipe_rust;
 mod kconfig;
 mod kernel;
+pub mod kunit;
 pub mod policy;
 mod rootfs;
 mod sealed;

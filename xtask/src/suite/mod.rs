@@ -1,9 +1,13 @@
-//! `cargo xtask test`: the workspace's unit tests, then the integration suite in QEMU guests.
+//! `cargo xtask test`: the workspace's unit tests, the in-kernel KUnit suite, then the
+//! integration suite in QEMU guests under each IPE, and the two IPEs' observations compared.
 //! Every guest and command runs under a timeout; each case prints its result, and the last
 //! line is `N passed, N failed`.
 
 mod cases;
+mod differential;
 mod key_leak;
+mod ktap;
+mod kunit;
 mod lifecycle;
 mod sealed;
 mod tamper;
@@ -16,7 +20,7 @@ use anyhow::{Context, Result};
 use appliance_qemu::Guest;
 
 use crate::exec::Tool;
-use crate::flags::TestArgs;
+use crate::flags::{Ipe, KunitArgs, TestArgs};
 use crate::project::Project;
 use crate::run_qemu;
 use crate::stages::image::{self, BootSpec};
@@ -82,6 +86,14 @@ struct Tally {
 }
 
 impl Tally {
+    fn exit_code(&self) -> ExitCode {
+        if self.failed == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    }
+
     fn record(&mut self, name: &str, started: Instant, result: std::result::Result<(), String>) {
         let seconds = started.elapsed().as_secs_f64();
         match result {
@@ -114,58 +126,149 @@ pub fn run(project: &Project, args: &TestArgs) -> Result<ExitCode> {
         tally.record("workspace_unit_tests", started, result);
     }
 
-    let request = crate::image_request(project, &args.image);
-    let spec = image::build(project, &request)?;
-    let out_dir = project.output_dir(&args.image.name);
-    let accel = run_qemu::choose_accel(project, &spec);
     let boot_timeout = Duration::from_secs(args.boot_timeout);
-    let guests = Guests {
-        accel,
-        boot_timeout,
-    };
-    guests.run_cases(
-        &mut tally,
-        &spec,
-        &[],
-        &[SEALED_IMAGE_CASES, sealed::CASES].concat(),
-    );
-
-    // One guest for both tampered disks: each case reads only its own.
-    let tampered = sealed::tampered_copy(&out_dir, tampered_copy(&out_dir, &spec)?)?;
-    guests.run_cases(
-        &mut tally,
-        &tampered,
-        &[],
-        &[TAMPERED_IMAGE_CASES, sealed::TAMPERED_CASES].concat(),
-    );
-
-    let keys = crate::stages::sign::load(&request.signer)?;
-    let shipped_policy = std::fs::read_to_string(out_dir.join("policy.pol"))?;
-    let artifacts = lifecycle::make_artifacts(&spec, &keys, &shipped_policy, &out_dir)?;
-    guests.run_cases(&mut tally, &spec, &[artifacts], LIFECYCLE_CASES);
-
-    let started = Instant::now();
-    tally.record(
-        "no_private_key_in_outputs",
-        started,
-        key_leak::check(&spec, &out_dir),
-    );
+    let mut observations = Vec::new();
+    for &ipe in &args.ipe {
+        let image_args = crate::flags::ImageArgs {
+            name: output_name(&args.image.name, ipe),
+            ..args.image.clone()
+        };
+        let request = crate::image_request(project, &image_args, ipe);
+        let spec = image::build(project, &request)?;
+        let guests = Guests {
+            accel: run_qemu::choose_accel(project, &spec),
+            boot_timeout,
+            prefix: format!("{}/", ipe_name(ipe)),
+        };
+        if ipe == Ipe::Rust {
+            let kernel = crate::stages::kunit::build(project, &request.layers)?;
+            let started = Instant::now();
+            let result = kunit::run(&kernel, guests.accel, boot_timeout)
+                .map(|vectors| println!("kunit: {vectors} parser vectors passed in the kernel"));
+            tally.record("kunit/ipe-rust-parser", started, result);
+        }
+        let out_dir = project.output_dir(&image_args.name);
+        guests.run_suite(&mut tally, &request, &spec, &out_dir)?;
+        let started = Instant::now();
+        match guests.observe(&spec) {
+            Ok(text) => {
+                let path = out_dir.join("ipe-observations.txt");
+                crate::cache::write_atomic(&path, text.as_bytes())?;
+                println!("observations of IPE written to {}", path.display());
+                observations.push((ipe_name(ipe), text));
+            }
+            Err(reason) => tally.record(
+                &format!("{}observe_ipe", guests.prefix),
+                started,
+                Err(reason),
+            ),
+        }
+    }
+    if let [(left, left_text), (right, right_text)] = &observations[..] {
+        tally.record(
+            &format!("{left}_and_{right}_ipe_observed_alike"),
+            Instant::now(),
+            differential::compare((left, left_text), (right, right_text)),
+        );
+    }
 
     println!("{} passed, {} failed", tally.passed, tally.failed);
-    Ok(if tally.failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(tally.exit_code())
 }
 
-/// How guests are booted in this run.
+/// `cargo xtask kunit`: build the KUnit kernel and run its suite.
+pub fn run_kunit_only(project: &Project, args: &KunitArgs) -> Result<ExitCode> {
+    let kernel = crate::stages::kunit::build(project, &args.layers)?;
+    let mut tally = Tally::default();
+    let started = Instant::now();
+    // TCG: the KVM probe needs an appliance image, and this suite takes a second under TCG.
+    let result = kunit::run(
+        &kernel,
+        appliance_qemu::Accel::Tcg,
+        Duration::from_secs(args.timeout),
+    )
+    .map(|vectors| println!("kunit: {vectors} parser vectors passed in the kernel"));
+    tally.record("kunit/ipe-rust-parser", started, result);
+    Ok(tally.exit_code())
+}
+
+/// The output folder of the image tested under `ipe`: the default IPE's is the plain name.
+fn output_name(name: &str, ipe: Ipe) -> String {
+    match ipe {
+        Ipe::Rust => name.to_owned(),
+        Ipe::Upstream => format!("{name}-upstream"),
+    }
+}
+
+fn ipe_name(ipe: Ipe) -> &'static str {
+    match ipe {
+        Ipe::Rust => "rust",
+        Ipe::Upstream => "upstream",
+    }
+}
+
+/// How guests are booted for one image.
 struct Guests {
     accel: appliance_qemu::Accel,
     boot_timeout: Duration,
+    /// Put before each case's name: which IPE it ran under.
+    prefix: String,
 }
 
 impl Guests {
+    /// The integration suite on one image: sealed, tampered, lifecycle and key-leak cases.
+    fn run_suite(
+        &self,
+        tally: &mut Tally,
+        request: &image::ImageRequest,
+        spec: &BootSpec,
+        out_dir: &Path,
+    ) -> Result<()> {
+        self.run_cases(
+            tally,
+            spec,
+            &[],
+            &[SEALED_IMAGE_CASES, sealed::CASES].concat(),
+        );
+
+        // One guest for both tampered disks: each case reads only its own.
+        let tampered = sealed::tampered_copy(out_dir, tampered_copy(out_dir, spec)?)?;
+        self.run_cases(
+            tally,
+            &tampered,
+            &[],
+            &[TAMPERED_IMAGE_CASES, sealed::TAMPERED_CASES].concat(),
+        );
+
+        let keys = crate::stages::sign::load(&request.signer)?;
+        let shipped_policy = std::fs::read_to_string(out_dir.join("policy.pol"))?;
+        let artifacts = lifecycle::make_artifacts(spec, &keys, &shipped_policy, out_dir)?;
+        self.run_cases(tally, spec, &[artifacts], LIFECYCLE_CASES);
+
+        let started = Instant::now();
+        tally.record(
+            &format!("{}no_private_key_in_outputs", self.prefix),
+            started,
+            key_leak::check(spec, out_dir),
+        );
+        Ok(())
+    }
+
+    /// The differential observations, on guests of their own: they change the IPE state.
+    fn observe(&self, spec: &BootSpec) -> std::result::Result<String, String> {
+        let mut transcript = String::new();
+        for (parameters, commands) in differential::sessions(spec) {
+            let mut machine = run_qemu::machine(spec, self.accel);
+            machine.cmdline = format!("{} {parameters}", machine.cmdline);
+            let mut guest = self
+                .boot(&machine)
+                .map_err(|error| format!("the guest did not boot: {error:#}"))?;
+            transcript.push_str(&format!("# boot parameters: {parameters:?}\n"));
+            transcript.push_str(&differential::observe(&mut guest, &commands)?);
+        }
+        Ok(transcript)
+    }
+
     /// Boots one guest and runs `cases` in it; a guest that does not boot fails every case.
     fn run_cases(
         &self,
@@ -186,13 +289,17 @@ impl Guests {
                 );
                 for (name, case) in cases {
                     let started = Instant::now();
-                    tally.record(name, started, case(&mut guest, spec));
+                    tally.record(
+                        &format!("{}{name}", self.prefix),
+                        started,
+                        case(&mut guest, spec),
+                    );
                 }
             }
             Err(error) => {
                 for (name, _) in cases {
                     tally.record(
-                        name,
+                        &format!("{}{name}", self.prefix),
                         started,
                         Err(format!("the guest did not boot: {error:#}")),
                     );
