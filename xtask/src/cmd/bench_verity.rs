@@ -4,12 +4,13 @@
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use clap::Args;
 use verity::HashAlgorithm;
+
+use crate::exec::Tool;
 use verity::dm_verity::{self, Params};
 use verity::fs_verity;
 
@@ -108,21 +109,13 @@ fn bench_dm_verity(tool: &Path, data: &Path, dir: &Path, runs: u32) -> Result<(T
     let mut want_root = String::new();
     let theirs = best_of(runs, || {
         let _ = fs::remove_file(&want);
-        let out = Command::new(tool)
-            .args([
-                "format",
-                &data.display().to_string(),
-                &want.display().to_string(),
-            ])
+        let out = Tool::new(tool)
+            .arg("format")
+            .arg(data)
+            .arg(&want)
             .args(["--salt", SALT, "--uuid", UUID])
-            .output()
-            .context("running veritysetup")?;
-        ensure!(
-            out.status.success(),
-            "veritysetup failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let stdout = String::from_utf8_lossy(&out.stdout);
+            .output()?;
+        let stdout = String::from_utf8_lossy(&out);
         want_root = stdout
             .lines()
             .find_map(|l| l.strip_prefix("Root hash:"))
@@ -148,17 +141,8 @@ fn bench_dm_verity(tool: &Path, data: &Path, dir: &Path, runs: u32) -> Result<(T
 fn bench_fs_verity(tool: &Path, data: &Path, runs: u32) -> Result<(Timing, Timing)> {
     let mut want = String::new();
     let theirs = best_of(runs, || {
-        let out = Command::new(tool)
-            .arg("digest")
-            .arg(data)
-            .output()
-            .context("running fsverity")?;
-        ensure!(
-            out.status.success(),
-            "fsverity failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        want = String::from_utf8_lossy(&out.stdout)
+        let out = Tool::new(tool).arg("digest").arg(data).output()?;
+        want = String::from_utf8_lossy(&out)
             .split_whitespace()
             .next()
             .unwrap_or_default()
