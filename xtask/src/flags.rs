@@ -80,14 +80,8 @@ pub enum BenchCommand {
 
 #[derive(Debug, Args, Clone)]
 pub struct ImageArgs {
-    /// Layers in order, comma separated; later ones override earlier ones.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "core,qemu-x86_64,firewall",
-        env = "APPLIANCE_LAYERS"
-    )]
-    pub layers: Vec<String>,
+    #[command(flatten)]
+    pub layers: LayersArg,
     /// The output folder's name under target/appliance/.
     #[arg(long, default_value = "default")]
     pub name: String,
@@ -124,6 +118,18 @@ pub struct ImageArgs {
     /// higher than the last released version recorded there.
     #[arg(long, value_name = "MAJOR.MINOR.REVISION")]
     pub policy_version: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct LayersArg {
+    /// Layers in order, comma separated; later ones override earlier ones.
+    #[arg(
+        long = "layers",
+        value_delimiter = ',',
+        default_value = "core,qemu-x86_64,firewall",
+        env = "APPLIANCE_LAYERS"
+    )]
+    pub names: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -182,14 +188,9 @@ pub struct TestArgs {
 
 #[derive(Debug, Args)]
 pub struct KunitArgs {
-    /// Layers in order, comma separated, as for `image`: their kernel configuration is tested.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "core,qemu-x86_64,firewall",
-        env = "APPLIANCE_LAYERS"
-    )]
-    pub layers: Vec<String>,
+    /// The layers whose kernel configuration the KUnit kernel takes.
+    #[command(flatten)]
+    pub layers: LayersArg,
     /// Seconds allowed for the KUnit kernel to run its suites and power off.
     #[arg(long, default_value_t = 120)]
     pub timeout: u64,

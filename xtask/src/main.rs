@@ -77,7 +77,7 @@ fn image_request(
     ipe: flags::Ipe,
 ) -> stages::image::ImageRequest {
     stages::image::ImageRequest {
-        layers: args.layers.clone(),
+        layers: args.layers.names.clone(),
         name: args.name.clone(),
         source_date_epoch: args.source_date_epoch,
         ipe,
