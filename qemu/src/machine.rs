@@ -15,6 +15,8 @@ pub struct Machine {
     /// Attached as virtio disks in order: /dev/vda, /dev/vdb, ...
     pub disks: Vec<PathBuf>,
     pub cmdline: String,
+    /// An initramfs (`-initrd`), unpacked by the kernel before it looks for a root.
+    pub initrd: Option<PathBuf>,
     pub memory_mib: u32,
     pub accel: Accel,
 }
@@ -44,6 +46,9 @@ impl Machine {
         ];
         if self.accel == Accel::Kvm {
             args.extend(["-cpu".to_owned(), "host".to_owned()]);
+        }
+        if let Some(initrd) = &self.initrd {
+            args.extend(["-initrd".to_owned(), initrd.display().to_string()]);
         }
         for disk in &self.disks {
             // Read-only: the appliance never writes its images, and several guests may share one.
@@ -84,6 +89,7 @@ mod tests {
             kernel: "bzImage".into(),
             disks: vec!["disk.img".into()],
             cmdline: "console=ttyS0 root=/dev/dm-0".into(),
+            initrd: None,
             memory_mib: 256,
             accel,
         }

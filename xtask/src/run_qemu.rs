@@ -19,6 +19,7 @@ pub fn machine(spec: &BootSpec, accel: Accel) -> Machine {
         kernel: spec.kernel.clone(),
         disks: spec.disks(),
         cmdline: spec.cmdline.clone(),
+        initrd: None,
         memory_mib: 512,
         accel,
     }

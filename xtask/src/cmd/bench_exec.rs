@@ -1,9 +1,9 @@
 //! `cargo xtask bench exec`: exec latency inside the guest, with no IPE, upstream's C IPE and the
 //! Rust IPE, under the appliance's policy and under one with thousands of digest rules. A run is
 //! N fork+exec of the static busybox from a shell loop, timed by the guest's own clock, one
-//! guest at a time so that runs do not compete for the host's CPUs.
+//! guest at a time so that runs do not compete for the host's CPUs; rounds alternate the
+//! kernels, and the fastest run of each counts, since interference only ever slows a run.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -14,7 +14,6 @@ use crate::flags::{ImageArgs, Ipe};
 use crate::project::Project;
 use crate::run_qemu;
 use crate::stages::image::{self, BootSpec};
-use crate::stages::sign;
 
 #[derive(Debug, Args)]
 pub struct BenchExecArgs {
@@ -27,141 +26,169 @@ pub struct BenchExecArgs {
     /// evaluator that scans rules in order reads them all on every exec and mmap.
     #[arg(long, default_value_t = 10_000)]
     pub rules: u32,
+    /// Runs of each kernel; the fastest counts.
+    #[arg(long, default_value_t = 2)]
+    pub rounds: u32,
 }
 
-const IPE: &str = "/sys/kernel/security/ipe";
-/// The large policy's name; its version is above any the appliance ships, so it can be activated.
+/// The large policy's name and version. It is the kernel's boot policy, because a signed policy
+/// that large cannot be loaded: the kernel's ASN.1 decoder takes at most 64 KiB. Its version is
+/// above the appliance's, so the init cannot activate the signed one over it.
 const LARGE_POLICY: &str = "bench-large";
+const LARGE_POLICY_VERSION: &str = "65535.0.0";
 
-#[derive(Clone, Copy, PartialEq)]
-enum Policy {
-    /// IPE left out of the kernel's LSM list (`lsm=capability`).
-    NoIpe,
-    Shipped,
-    Large,
+/// One kernel to measure.
+struct Contender {
+    label: String,
+    spec: BootSpec,
+    /// Appended to the command line.
+    extra_cmdline: &'static str,
+    /// The policy that must be active, by name.
+    active_policy: String,
+    runs: Vec<f64>,
 }
 
-struct Measurement {
-    label: String,
-    seconds: f64,
+impl Contender {
+    fn best(&self) -> f64 {
+        self.runs.iter().copied().fold(f64::INFINITY, f64::min)
+    }
 }
 
 pub fn run(project: &Project, args: &BenchExecArgs) -> Result<()> {
-    let mut images = Vec::new();
+    let mut small = Vec::new();
+    let mut large = Vec::new();
     for ipe in [Ipe::Upstream, Ipe::Rust] {
-        let name = match ipe {
-            Ipe::Rust => args.image.name.clone(),
-            Ipe::Upstream => format!("{}-upstream", args.image.name),
+        let (name, who) = match ipe {
+            Ipe::Rust => (args.image.name.clone(), "Rust IPE"),
+            Ipe::Upstream => (format!("{}-upstream", args.image.name), "upstream IPE"),
         };
         let request = crate::image_request(
             project,
             &ImageArgs {
-                name: name.clone(),
+                name,
                 ..args.image.clone()
             },
             ipe,
         );
         let spec = image::build(project, &request)?;
-        let out_dir = project.output_dir(&name);
-        let large = large_policy_disk(&request.signer, &out_dir, args.rules)?;
-        images.push((ipe, spec, large));
-    }
-    let accel = run_qemu::choose_accel(project, &images[0].1);
-    let plans = [
-        (Ipe::Upstream, Policy::NoIpe),
-        (Ipe::Upstream, Policy::Shipped),
-        (Ipe::Rust, Policy::Shipped),
-        (Ipe::Upstream, Policy::Large),
-        (Ipe::Rust, Policy::Large),
-    ];
-    let mut results = Vec::new();
-    for (ipe, policy) in plans {
-        let (_, spec, large) = images
-            .iter()
-            .find(|(built, _, _)| *built == ipe)
-            .context("every IPE's image is built")?;
-        let label = match (policy, ipe) {
-            (Policy::NoIpe, _) => "no IPE (lsm=capability)".to_owned(),
-            (Policy::Shipped, Ipe::Upstream) => "upstream IPE, appliance policy".to_owned(),
-            (Policy::Shipped, Ipe::Rust) => "Rust IPE, appliance policy".to_owned(),
-            (Policy::Large, Ipe::Upstream) => format!("upstream IPE, {}-rule policy", args.rules),
-            (Policy::Large, Ipe::Rust) => format!("Rust IPE, {}-rule policy", args.rules),
-        };
-        tracing::info!("bench exec: {label}, {} execs ({accel:?})", args.execs);
-        let seconds = measure(spec, large, policy, accel, args.execs)
-            .with_context(|| format!("measuring {label}"))?;
-        println!(
-            "{label:<40} {seconds:>8.2} s {:>8.1} µs/exec",
-            seconds * 1e6 / f64::from(args.execs)
+        let shipped = std::fs::read_to_string(spec.disk.with_file_name("policy.pol"))?;
+        let policy = large_policy(&shipped, args.rules);
+        ipe_lsm::host::check(policy.as_bytes())
+            .map_err(|diagnostic| anyhow::anyhow!("the large policy is invalid: {diagnostic}"))?;
+        tracing::info!(
+            "bench exec: the {who} kernel with the {}-rule boot policy",
+            args.rules
         );
-        results.push(Measurement { label, seconds });
+        let kernel = image::kernel_with_boot_policy(project, &request, policy)?;
+        if ipe == Ipe::Upstream {
+            small.push(contender(
+                "no IPE (lsm=capability)".to_owned(),
+                &spec,
+                "lsm=capability",
+                "",
+            ));
+        }
+        small.push(contender(
+            format!("{who}, appliance policy"),
+            &spec,
+            "",
+            &spec.policy_name,
+        ));
+        large.push(contender(
+            format!("{who}, {}-rule policy", args.rules),
+            &BootSpec {
+                kernel,
+                ..spec.clone()
+            },
+            "",
+            LARGE_POLICY,
+        ));
     }
-    print_ratios(&results);
+    let mut contenders: Vec<Contender> = small.into_iter().chain(large).collect();
+    let accel = run_qemu::choose_accel(project, &contenders[0].spec);
+    for round in 1..=args.rounds {
+        for contender in &mut contenders {
+            tracing::info!(
+                "bench exec: round {round}/{}, {}, {} execs ({accel:?})",
+                args.rounds,
+                contender.label,
+                args.execs
+            );
+            let seconds = measure(contender, accel, args.execs)
+                .with_context(|| format!("measuring {}", contender.label))?;
+            contender.runs.push(seconds);
+        }
+    }
+    for contender in &contenders {
+        let runs: Vec<String> = contender.runs.iter().map(|s| format!("{s:.1}")).collect();
+        println!(
+            "{:<36} {:>7.1} µs/exec  (runs: {} s)",
+            contender.label,
+            contender.best() * 1e6 / f64::from(args.execs),
+            runs.join(", ")
+        );
+    }
+    print_ratios(&contenders);
     Ok(())
 }
 
-fn print_ratios(results: &[Measurement]) {
-    let [none, up_small, rust_small, up_large, rust_large] = results else {
-        return;
-    };
-    println!(
-        "Rust / upstream, appliance policy: {:.2}",
-        rust_small.seconds / up_small.seconds
-    );
-    println!(
-        "Rust / upstream, large policy: {:.2}",
-        rust_large.seconds / up_large.seconds
-    );
-    for m in [up_small, rust_small, up_large, rust_large] {
-        println!(
-            "{} / {}: {:.2}",
-            m.label,
-            none.label,
-            m.seconds / none.seconds
-        );
+fn contender(
+    label: String,
+    spec: &BootSpec,
+    extra_cmdline: &'static str,
+    active: &str,
+) -> Contender {
+    Contender {
+        label,
+        spec: spec.clone(),
+        extra_cmdline,
+        active_policy: active.to_owned(),
+        runs: Vec::new(),
     }
-    println!(
-        "large / appliance policy: upstream {:.2}, Rust {:.2}",
-        up_large.seconds / up_small.seconds,
-        rust_large.seconds / rust_small.seconds
-    );
 }
 
-/// Boots the image, loads the large policy if asked, and times the exec loop.
-fn measure(
-    spec: &BootSpec,
-    large: &LargePolicyDisk,
-    policy: Policy,
-    accel: appliance_qemu::Accel,
-    execs: u32,
-) -> Result<f64> {
-    let mut machine = run_qemu::machine(spec, accel);
-    if policy == Policy::NoIpe {
-        machine.cmdline.push_str(" lsm=capability");
+fn print_ratios(contenders: &[Contender]) {
+    let [none, up_small, rust_small, up_large, rust_large] = contenders else {
+        return;
+    };
+    let ratio = |a: &Contender, b: &Contender| a.best() / b.best();
+    println!(
+        "Rust / upstream, appliance policy: {:.2}",
+        ratio(rust_small, up_small)
+    );
+    println!(
+        "Rust / upstream, large policy:     {:.2}",
+        ratio(rust_large, up_large)
+    );
+    println!(
+        "large / appliance policy:          upstream {:.2}, Rust {:.2}",
+        ratio(up_large, up_small),
+        ratio(rust_large, rust_small)
+    );
+    for c in [up_small, rust_small, up_large, rust_large] {
+        println!("{} / {}: {:.2}", c.label, none.label, ratio(c, none));
     }
-    machine.disks.push(large.path.clone());
+}
+
+/// Boots the contender, checks which policy is active, and times the exec loop.
+fn measure(contender: &Contender, accel: appliance_qemu::Accel, execs: u32) -> Result<f64> {
+    let mut machine = run_qemu::machine(&contender.spec, accel);
+    machine.cmdline = format!("{} {}", machine.cmdline, contender.extra_cmdline);
     let mut guest = Guest::start(&machine)?;
     let timeout = Duration::from_secs(120);
     guest.wait_for(run_qemu::BOOTED_MARKER, timeout)?;
     guest.run("dmesg -n 1", timeout)?;
-    if policy == Policy::Large {
-        let device = spec.extra_disk_device();
-        let length = large.length;
-        let output = guest.run(
-            &format!(
-                "head -c {length} {device} > /tmp/large.p7s && \
-                 dd if=/tmp/large.p7s of={IPE}/new_policy bs=4M 2>&1 | grep -v records; \
-                 echo 1 > {IPE}/policies/{LARGE_POLICY}/active; \
-                 cat {IPE}/policies/{LARGE_POLICY}/active"
-            ),
-            timeout,
-        )?;
-        if output.text.trim() != "1" {
-            bail!(
-                "the large policy did not load and activate: {}",
-                output.text
-            );
-        }
+    let active = guest.run(
+        "for p in /sys/kernel/security/ipe/policies/*; do \
+         [ \"$(cat $p/active)\" = 1 ] && cat $p/name; done 2>/dev/null; true",
+        timeout,
+    )?;
+    if active.text.trim() != contender.active_policy {
+        bail!(
+            "the active IPE policy is {:?}, expected {:?}",
+            active.text.trim(),
+            contender.active_policy
+        );
     }
     let loop_timeout = Duration::from_secs(120 + u64::from(execs) / 20);
     let output = guest.run(
@@ -182,38 +209,14 @@ fn measure(
     }
 }
 
-/// A raw disk holding the signed large policy: the shipped policy's rules after `rules` digest
-/// rules that match nothing, under a new name and the highest version.
-fn large_policy_disk(
-    signer: &sign::SignerChoice,
-    out_dir: &Path,
-    rules: u32,
-) -> Result<LargePolicyDisk> {
-    let shipped = std::fs::read_to_string(out_dir.join("policy.pol"))?;
-    let text = large_policy(&shipped, rules);
-    ipe_lsm::host::check(text.as_bytes())
-        .map_err(|diagnostic| anyhow::anyhow!("the large policy is invalid: {diagnostic}"))?;
-    let mut signed = sign::load(signer)?.sign_policy(&text)?;
-    let length = signed.len();
-    // QEMU sees whole sectors; the guest reads back only the policy's own length.
-    signed.resize(length.next_multiple_of(512), 0);
-    let path = out_dir.join("bench-large-policy.img");
-    crate::cache::write_atomic(&path, &signed)?;
-    Ok(LargePolicyDisk { path, length })
-}
-
-/// A disk image whose first `length` bytes are the signed large policy.
-struct LargePolicyDisk {
-    path: PathBuf,
-    length: usize,
-}
-
+/// The shipped policy's rules after `rules` digest rules that match nothing, under the large
+/// policy's name and version.
 fn large_policy(shipped: &str, rules: u32) -> String {
     let (defaults, rest): (Vec<&str>, Vec<&str>) = shipped
         .lines()
         .skip(1)
         .partition(|line| line.starts_with("DEFAULT"));
-    let mut text = format!("policy_name={LARGE_POLICY} policy_version=65535.0.0\n");
+    let mut text = format!("policy_name={LARGE_POLICY} policy_version={LARGE_POLICY_VERSION}\n");
     for line in defaults {
         text.push_str(line);
         text.push('\n');

@@ -256,6 +256,29 @@ pub fn build(project: &Project, request: &ImageRequest) -> Result<BootSpec> {
     Ok(spec)
 }
 
+/// The request's appliance kernel with another boot policy built in, for measurements: it is
+/// cached beside the image's own.
+pub fn kernel_with_boot_policy(
+    project: &Project,
+    request: &ImageRequest,
+    boot_policy: String,
+) -> Result<PathBuf> {
+    let toolchain = setup::run(project)?;
+    let (_, resolved) = resolve_layers(project, &request.layers, request.ipe)?;
+    let keys = sign::load(&request.signer)?;
+    let inputs = kernel_inputs(
+        project,
+        &toolchain,
+        &resolved,
+        Vec::new(),
+        kernel::Flavour::Appliance(kernel::BuiltIn {
+            boot_policy,
+            trusted_certs: keys.cert_pem.clone(),
+        }),
+    )?;
+    Ok(kernel::build(&project.cache, &inputs)?.bzimage)
+}
+
 /// The named layers, loaded and resolved; `--ipe rust` appends the `ipe-rust` layer.
 pub fn resolve_layers(
     project: &Project,

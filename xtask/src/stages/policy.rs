@@ -17,14 +17,19 @@ pub struct PolicyInputs<'a> {
 }
 
 /// Everything not explicitly trusted is denied, for every operation; what runs must come from
-/// the verity-protected rootfs, or be a sealed binary with its fs-verity digest.
+/// the verity-protected rootfs, or be a sealed binary with its fs-verity digest, and kernel
+/// modules must come from the rootfs.
 pub fn generate(inputs: &PolicyInputs) -> String {
     let mut text = format!(
         "policy_name={} policy_version={}\n\
          DEFAULT action=DENY\n\
-         # The immutable root filesystem, by its dm-verity root hash.\n\
-         op=EXECUTE dmverity_roothash=sha256:{} action=ALLOW\n",
-        inputs.name, inputs.version, inputs.rootfs_root_hash
+         # The immutable root filesystem, by its dm-verity root hash: its programs, and\n\
+         # kernel modules only from it.\n\
+         op=EXECUTE dmverity_roothash=sha256:{root} action=ALLOW\n\
+         op=KMODULE dmverity_roothash=sha256:{root} action=ALLOW\n",
+        inputs.name,
+        inputs.version,
+        root = inputs.rootfs_root_hash
     );
     if !inputs.sealed.is_empty() {
         // A digest matches only a file with fs-verity enabled: a copy, or a file changed before
@@ -137,6 +142,7 @@ mod tests {
                 "policy_name=fw policy_version=1.2.3",
                 "DEFAULT action=DENY",
                 "op=EXECUTE dmverity_roothash=sha256:ab action=ALLOW",
+                "op=KMODULE dmverity_roothash=sha256:ab action=ALLOW",
                 "op=EXECUTE fsverity_digest=sha256:cd action=ALLOW",
                 "op=KERNEL_READ action=ALLOW",
             ]

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use der::{Encode, pem::LineEnding};
 use signing::{Certificate, ExternalSigner, LocalSigner, Signer};
 
@@ -67,17 +67,49 @@ fn pem_of(cert: &Certificate) -> Result<String> {
     )?)
 }
 
+/// The largest PKCS#7 message the kernel parses: its ASN.1 decoder refuses more with
+/// `EMSGSIZE` (`lib/asn1_decoder.c`), so IPE could never load a larger signed policy.
+const KERNEL_ASN1_MAX: usize = 65535;
+
 impl Keys {
     /// A DER PKCS#7 with the policy attached, as IPE's `new_policy` wants it.
     pub fn sign_policy(&self, policy: &str) -> Result<Vec<u8>> {
-        signing::sign_attached(policy.as_bytes(), self.signer.as_ref(), &self.cert)
-            .with_context(|| format!("signing the policy with {}", self.signer.describe()))
+        let signed = signing::sign_attached(policy.as_bytes(), self.signer.as_ref(), &self.cert)
+            .with_context(|| format!("signing the policy with {}", self.signer.describe()))?;
+        within_kernel_limit(signed.len(), policy)?;
+        Ok(signed)
     }
+}
+
+fn within_kernel_limit(signed_len: usize, policy: &str) -> Result<()> {
+    if signed_len > KERNEL_ASN1_MAX {
+        bail!(
+            "the signed policy would be {signed_len} bytes ({} rules and comments), but the \
+             kernel parses at most {KERNEL_ASN1_MAX} bytes of PKCS#7 (lib/asn1_decoder.c) and \
+             would refuse it with EMSGSIZE; trust fewer, larger things, for example binaries on \
+             the verity root (one rule) instead of one sealed-digest rule each",
+            policy.lines().count().saturating_sub(1)
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_policy_the_kernel_cannot_parse_is_refused_with_the_reason() {
+        let error = within_kernel_limit(
+            65536,
+            "policy_name=t policy_version=0.0.1\nDEFAULT action=DENY\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("65536 bytes (1 rules"), "{error}");
+        assert!(error.contains("EMSGSIZE"), "{error}");
+        within_kernel_limit(65535, "").unwrap();
+    }
 
     #[test]
     fn an_external_signer_gives_the_same_bytes_as_the_key_itself() {

@@ -100,6 +100,39 @@ pub fn tmpfs_copy_is_denied_and_audited(guest: &mut Guest, _spec: &BootSpec) -> 
     )
 }
 
+/// IPE's `kernel_read_file` hook on `finit_module`: a file from tmpfs is refused before the
+/// module loader sees it; a file on the verity root passes IPE (the policy's `KMODULE`
+/// rule) and is then refused by the loader as no module (`ENOEXEC`).
+pub fn kernel_modules_only_from_the_verity_root(guest: &mut Guest, _spec: &BootSpec) -> CaseResult {
+    let tmpfs = run(
+        guest,
+        "cp /bin/busybox /tmp/module.ko && /bin/busybox insmod /tmp/module.ko 2>&1",
+    )?;
+    expect(tmpfs.text.contains("Permission denied"), || {
+        format!("insmod of a tmpfs file was not denied with EACCES: {tmpfs:?}")
+    })?;
+    let root = run(guest, "/bin/busybox insmod /etc/hostname 2>&1")?;
+    expect(root.text.contains("invalid module format"), || {
+        format!(
+            "insmod of a verity-root file should pass IPE and fail as no module (ENOEXEC): {root:?}"
+        )
+    })?;
+    let audit = run(guest, "dmesg | grep 'type=1420' | grep ipe_op=KMODULE")?;
+    expect(
+        audit.text.lines().any(|line| {
+            line.contains("ipe_hook=KERNEL_READ")
+                && line.contains("path=\"/tmp/module.ko\"")
+                && line.contains("rule=\"DEFAULT action=DENY\"")
+        }),
+        || {
+            format!(
+                "no IPE audit record names the refused module; records: {:?}",
+                audit.text
+            )
+        },
+    )
+}
+
 pub fn tampered_file_fails_with_eio(guest: &mut Guest, _spec: &BootSpec) -> CaseResult {
     let read = run(
         guest,

@@ -77,8 +77,12 @@ fn commands(spec: &BootSpec) -> Vec<String> {
         format!("echo 0 > {ipe}/success_audit"),
         // Named after an applet, so that busybox runs it when allowed.
         "cp /bin/busybox /tmp/true && /tmp/true".to_owned(),
+        // finit_module: the kernel_read_file hook, on tmpfs and on the verity root.
+        "/bin/busybox insmod /tmp/true".to_owned(),
+        "/bin/busybox insmod /etc/hostname".to_owned(),
         format!("echo 0 > {ipe}/enforce"),
         "/tmp/true".to_owned(),
+        "/bin/busybox insmod /tmp/true".to_owned(),
         format!("echo 1 > {ipe}/enforce"),
         format!("echo yes > {ipe}/enforce"),
         format!("echo enforce=$(cat {ipe}/enforce)"),
@@ -89,9 +93,9 @@ fn commands(spec: &BootSpec) -> Vec<String> {
 }
 
 /// Runs the commands and returns their normalised transcript.
-pub fn observe(guest: &mut Guest, commands: &[String]) -> Result<String, String> {
+pub fn observe<S: AsRef<str>>(guest: &mut Guest, commands: &[S]) -> Result<String, String> {
     let mut transcript = String::new();
-    for command in commands {
+    for command in commands.iter().map(AsRef::as_ref) {
         let output = guest
             .run(&format!("{{ {command}; }} 2>&1"), Duration::from_secs(60))
             .map_err(|error| format!("{command}: {error}"))?;

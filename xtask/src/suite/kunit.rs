@@ -24,6 +24,7 @@ pub fn run(kernel: &KunitKernel, accel: Accel, timeout: Duration) -> Result<usiz
         kernel: kernel.bzimage.clone(),
         disks: Vec::new(),
         cmdline: kernel.cmdline.clone(),
+        initrd: None,
         memory_mib: 512,
         accel,
     };

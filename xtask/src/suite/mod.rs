@@ -4,7 +4,9 @@
 //! line is `N passed, N failed`.
 
 mod cases;
+mod cpio;
 mod differential;
+mod initramfs;
 mod key_leak;
 mod ktap;
 mod kunit;
@@ -35,6 +37,10 @@ const SEALED_IMAGE_CASES: &[(&str, Case)] = &[
     (
         "tmpfs_copy_is_denied_and_audited",
         cases::tmpfs_copy_is_denied_and_audited,
+    ),
+    (
+        "kernel_modules_only_from_the_verity_root",
+        cases::kernel_modules_only_from_the_verity_root,
     ),
 ];
 
@@ -150,7 +156,17 @@ pub fn run(project: &Project, args: &TestArgs) -> Result<ExitCode> {
         let out_dir = project.output_dir(&image_args.name);
         guests.run_suite(&mut tally, &request, &spec, &out_dir)?;
         let started = Instant::now();
-        match guests.observe(&spec) {
+        let observed = guests.observe(&spec).and_then(|mut text| {
+            let initramfs = guests.initramfs_session(project, &request, &spec, &out_dir)?;
+            tally.record(
+                &format!("{}initramfs_boot_verified", guests.prefix),
+                started,
+                initramfs::check(&initramfs),
+            );
+            text.push_str(&initramfs);
+            Ok(text)
+        });
+        match observed {
             Ok(text) => {
                 let path = out_dir.join("ipe-observations.txt");
                 crate::cache::write_atomic(&path, text.as_bytes())?;
@@ -252,6 +268,24 @@ impl Guests {
             key_leak::check(spec, out_dir),
         );
         Ok(())
+    }
+
+    /// The kernel relinked with a test boot policy, booted from a test initramfs; returns the
+    /// transcript of its commands.
+    fn initramfs_session(
+        &self,
+        project: &Project,
+        request: &image::ImageRequest,
+        spec: &BootSpec,
+        out_dir: &Path,
+    ) -> std::result::Result<String, String> {
+        let machine = initramfs::machine(project, request, spec, out_dir, self.accel)
+            .map_err(|error| format!("building the initramfs test: {error:#}"))?;
+        let mut guest = self
+            .boot(&machine)
+            .map_err(|error| format!("the initramfs guest did not boot: {error:#}"))?;
+        let text = differential::observe(&mut guest, initramfs::COMMANDS)?;
+        Ok(format!("# booted from the test initramfs\n{text}"))
     }
 
     /// The differential observations, on guests of their own: they change the IPE state.

@@ -1,0 +1,139 @@
+//! Boot from an initramfs: IPE's `initramfs_populated` hook marks the initramfs superblock, and
+//! the property `boot_verified=TRUE` matches what it holds and nothing else. The appliance boots
+//! without one, so this runs its kernel (the same sources and configuration, relinked with the
+//! boot policy below) on a small test initramfs: busybox and an `/init` script.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use appliance_qemu::{Accel, Machine};
+
+use super::cases::{CaseResult, expect};
+use super::cpio::{self, Entry};
+use crate::exec::Tool;
+use crate::project::Project;
+use crate::stages::image::{self, BootSpec, ImageRequest};
+use crate::stages::setup;
+
+const BOOT_POLICY: &str = "policy_name=initramfs-test policy_version=0.0.1\n\
+DEFAULT action=DENY\n\
+op=EXECUTE boot_verified=TRUE action=ALLOW\n";
+
+/// Busybox applets the script and the commands use.
+const APPLETS: &[&str] = &["sh", "mount", "cat", "cp", "dmesg", "grep", "sleep", "true"];
+
+const INIT: &str = "#!/bin/sh\n\
+mount -t proc proc /proc\n\
+mount -t sysfs sysfs /sys\n\
+mount -t securityfs securityfs /sys/kernel/security\n\
+mount -t tmpfs tmpfs /tmp\n\
+echo init: IPE test initramfs\n\
+exec sh\n";
+
+/// Run in order; the transcript joins the differential observations.
+pub const COMMANDS: &[&str] = &[
+    "echo 0 > /proc/sys/kernel/printk_ratelimit",
+    "for p in /sys/kernel/security/ipe/policies/*; do echo $(cat $p/name) $(cat $p/active); done",
+    "echo 1 > /sys/kernel/security/ipe/success_audit",
+    "/bin/busybox true",
+    "echo 0 > /sys/kernel/security/ipe/success_audit",
+    "cp /bin/busybox /tmp/true && /tmp/true",
+    "sleep 1; dmesg | grep -o 'type=1420.*'",
+];
+
+/// The kernel relinked with the test boot policy, and the test initramfs.
+pub fn machine(
+    project: &Project,
+    request: &ImageRequest,
+    spec: &BootSpec,
+    out_dir: &Path,
+    accel: Accel,
+) -> Result<Machine> {
+    let kernel = image::kernel_with_boot_policy(project, request, BOOT_POLICY.to_owned())?;
+    let initrd = out_dir.join("initramfs-test.cpio");
+    crate::cache::write_atomic(&initrd, &archive(&busybox(project, out_dir)?))?;
+    // Only the console: the appliance's verity table would wait for a disk that is not there.
+    let console: Vec<&str> = spec
+        .cmdline
+        .split(' ')
+        .filter(|word| word.starts_with("console="))
+        .collect();
+    Ok(Machine {
+        kernel,
+        disks: Vec::new(),
+        cmdline: format!("{} panic=-1", console.join(" ")),
+        initrd: Some(initrd),
+        memory_mib: 512,
+        accel,
+    })
+}
+
+/// The pinned busybox-static's binary.
+fn busybox(project: &Project, out_dir: &Path) -> Result<Vec<u8>> {
+    let pin = project
+        .lock
+        .get("busybox-static")
+        .context("busybox-static is not in packages.lock")?;
+    let deb = setup::fetch_deb(&project.cache, pin)?;
+    let staging = tempfile::tempdir_in(out_dir)?;
+    Tool::new("dpkg-deb")
+        .arg("-x")
+        .arg(&deb)
+        .arg(staging.path())
+        .run()?;
+    let path: PathBuf = staging.path().join("bin/busybox");
+    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn archive(busybox: &[u8]) -> Vec<u8> {
+    let links: Vec<String> = APPLETS
+        .iter()
+        .map(|applet| format!("bin/{applet}"))
+        .collect();
+    let mut entries = vec![
+        Entry::Dir { path: "bin" },
+        Entry::Dir { path: "dev" },
+        Entry::Dir { path: "proc" },
+        Entry::Dir { path: "sys" },
+        Entry::Dir { path: "tmp" },
+        // The kernel opens it for init's stdin and stdout before running /init.
+        Entry::CharDevice {
+            path: "dev/console",
+            major: 5,
+            minor: 1,
+        },
+        Entry::File {
+            path: "bin/busybox",
+            mode: 0o755,
+            data: busybox,
+        },
+        Entry::File {
+            path: "init",
+            mode: 0o755,
+            data: INIT.as_bytes(),
+        },
+    ];
+    entries.extend(links.iter().map(|path| Entry::Symlink {
+        path,
+        target: "busybox",
+    }));
+    cpio::archive(&entries)
+}
+
+/// What the transcript must show: the test policy active, busybox from the initramfs allowed by
+/// `boot_verified`, and a copy on tmpfs denied.
+pub fn check(transcript: &str) -> CaseResult {
+    expect(transcript.contains("initramfs-test 1"), || {
+        format!("the test boot policy is not the active one:\n{transcript}")
+    })?;
+    expect(
+        transcript.contains(
+            "path=\"/bin/busybox\" dev=\"rootfs\" ino=… rule=\"op=EXECUTE boot_verified=TRUE action=ALLOW\"",
+        ),
+        || format!("no audit record shows busybox allowed by boot_verified:\n{transcript}"),
+    )?;
+    expect(
+        transcript.contains("/tmp/true: Permission denied\n[exit 126]"),
+        || format!("a copy on tmpfs was not denied with EACCES:\n{transcript}"),
+    )
+}
