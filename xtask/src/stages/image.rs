@@ -350,6 +350,21 @@ fn build_binaries(
     if resolved.binaries.is_empty() {
         return Ok(Vec::new());
     }
+    let wanted: Vec<(&str, &str)> = resolved
+        .binaries
+        .values()
+        .map(|binary| (binary.package.as_str(), binary.bin.as_str()))
+        .collect();
+    let release = build_static(project, &wanted)?;
+    Ok(resolved
+        .binaries
+        .iter()
+        .map(|(install, binary)| (install.clone(), release.join(&binary.bin)))
+        .collect())
+}
+
+/// Builds workspace binaries, `(package, bin)`, statically linked; returns the folder they are in.
+pub fn build_static(project: &Project, binaries: &[(&str, &str)]) -> Result<PathBuf> {
     let mut cargo = Tool::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .args(["build", "--quiet", "--release", "--target", STATIC_TARGET])
         .current_dir(&project.root)
@@ -360,29 +375,17 @@ fn build_binaries(
             ),
             "-C target-feature=+crt-static",
         );
-    for binary in resolved.binaries.values() {
-        cargo = cargo.args(["--package", &binary.package, "--bin", &binary.bin]);
+    for (package, bin) in binaries {
+        cargo = cargo.args(["--package", package, "--bin", bin]);
     }
-    tracing::info!(
-        "binaries: building {}",
-        resolved
-            .binaries
-            .values()
-            .map(|b| b.bin.as_str())
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
+    let names: Vec<&str> = binaries.iter().map(|(_, bin)| *bin).collect();
+    tracing::info!("binaries: building {}", names.join(" "));
     cargo.run()?;
-    let release = project
+    Ok(project
         .root
         .join("target")
         .join(STATIC_TARGET)
-        .join("release");
-    Ok(resolved
-        .binaries
-        .iter()
-        .map(|(install, binary)| (install.clone(), release.join(&binary.bin)))
-        .collect())
+        .join("release"))
 }
 
 /// Reads the boot spec of a built image.

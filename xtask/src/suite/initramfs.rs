@@ -1,7 +1,9 @@
 //! Boot from an initramfs: IPE's `initramfs_populated` hook marks the initramfs superblock, and
 //! the property `boot_verified=TRUE` matches what it holds and nothing else. The appliance boots
 //! without one, so this runs its kernel (the same sources and configuration, relinked with the
-//! boot policy below) on a small test initramfs: busybox and an `/init` script.
+//! boot policy below) on a small test initramfs: busybox, an `/init` script, and `ipe-probe`,
+//! which asks for executable mappings so that the `mmap_file` and `file_mprotect` hooks can be
+//! watched. None of it ever enters an image.
 
 use std::path::{Path, PathBuf};
 
@@ -38,6 +40,13 @@ pub const COMMANDS: &[&str] = &[
     "/bin/busybox true",
     "echo 0 > /sys/kernel/security/ipe/success_audit",
     "cp /bin/busybox /tmp/true && /tmp/true",
+    // file_mprotect: allowed for a file of the initramfs, denied for one on tmpfs.
+    "/bin/ipe-probe mprotect-exec /bin/busybox",
+    "/bin/ipe-probe mprotect-exec /tmp/true",
+    // mmap_file of a tmpfs file; then anonymous memory made executable, as a JIT would: there
+    // is no file to judge, so the policy's DEFAULT decides.
+    "/bin/ipe-probe mmap-exec /tmp/true",
+    "/bin/ipe-probe anon-exec",
     "sleep 1; dmesg | grep -o 'type=1420.*'",
 ];
 
@@ -50,8 +59,10 @@ pub fn machine(
     accel: Accel,
 ) -> Result<Machine> {
     let kernel = image::kernel_with_boot_policy(project, request, BOOT_POLICY.to_owned())?;
+    let probe = image::build_static(project, &[("ipe-probe", "ipe-probe")])?.join("ipe-probe");
+    let probe = std::fs::read(&probe).with_context(|| format!("reading {}", probe.display()))?;
     let initrd = out_dir.join("initramfs-test.cpio");
-    crate::cache::write_atomic(&initrd, &archive(&busybox(project, out_dir)?))?;
+    crate::cache::write_atomic(&initrd, &archive(&busybox(project, out_dir)?, &probe))?;
     // Only the console: the appliance's verity table would wait for a disk that is not there.
     let console: Vec<&str> = spec
         .cmdline
@@ -85,7 +96,7 @@ fn busybox(project: &Project, out_dir: &Path) -> Result<Vec<u8>> {
     std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
 }
 
-fn archive(busybox: &[u8]) -> Vec<u8> {
+fn archive(busybox: &[u8], probe: &[u8]) -> Vec<u8> {
     let links: Vec<String> = APPLETS
         .iter()
         .map(|applet| format!("bin/{applet}"))
@@ -108,6 +119,11 @@ fn archive(busybox: &[u8]) -> Vec<u8> {
             data: busybox,
         },
         Entry::File {
+            path: "bin/ipe-probe",
+            mode: 0o755,
+            data: probe,
+        },
+        Entry::File {
             path: "init",
             mode: 0o755,
             data: INIT.as_bytes(),
@@ -121,8 +137,30 @@ fn archive(busybox: &[u8]) -> Vec<u8> {
 }
 
 /// What the transcript must show: the test policy active, busybox from the initramfs allowed by
-/// `boot_verified`, and a copy on tmpfs denied.
+/// `boot_verified`, and a copy on tmpfs denied, as an exec, an mmap and an mprotect.
 pub fn check(transcript: &str) -> CaseResult {
+    for (command, answer) in [
+        ("mprotect-exec /bin/busybox", "ok"),
+        (
+            "mprotect-exec /tmp/true",
+            "error: Permission denied (os error 13)",
+        ),
+        (
+            "mmap-exec /tmp/true",
+            "error: Permission denied (os error 13)",
+        ),
+        ("anon-exec", "error: Permission denied (os error 13)"),
+    ] {
+        expect(
+            transcript.contains(&format!("$ /bin/ipe-probe {command}\n{answer}\n")),
+            || format!("ipe-probe {command} should answer {answer:?}:\n{transcript}"),
+        )?;
+    }
+    expect(
+        transcript
+            .contains("ipe_hook=MPROTECT enforcing=1 pid=… comm=\"ipe-probe\" path=\"/tmp/true\""),
+        || format!("no audit record shows the mprotect denied:\n{transcript}"),
+    )?;
     expect(transcript.contains("initramfs-test 1"), || {
         format!("the test boot policy is not the active one:\n{transcript}")
     })?;
