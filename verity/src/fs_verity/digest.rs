@@ -14,7 +14,7 @@ use crate::tree::TreeBuilder;
 use crate::{Digest, Error, HashAlgorithm};
 
 use super::Params;
-use super::descriptor::{descriptor, formatted_digest};
+use super::descriptor::{DESCRIPTOR_LEN, descriptor, formatted_digest};
 
 /// A file's fs-verity digest with its algorithm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -47,7 +47,7 @@ pub fn digest_file(path: &Path, params: &Params) -> Result<FileDigest, Error> {
         .metadata()
         .map_err(Error::io(path, "stat the file"))?
         .len();
-    digest_source(&FileSource { file: &file, path }, size, params)
+    digest_source(&FileSource { file: &file, path }, size, params, no_blocks).map(|d| d.digest)
 }
 
 /// The digests of many files, computed in parallel across files (and within large ones),
@@ -64,24 +64,62 @@ pub fn digest_files<P: AsRef<Path> + Sync>(
 
 /// The fs-verity digest of `data`.
 pub fn digest_bytes(data: &[u8], params: &Params) -> Result<FileDigest, Error> {
-    digest_source(data, data.len() as u64, params)
+    digest_source(data, data.len() as u64, params, no_blocks).map(|d| d.digest)
 }
 
+/// What `FS_IOC_ENABLE_VERITY` stores for a file besides its data.
+pub struct Metadata {
+    /// The Merkle tree's levels from the root level down, each of whole blocks, as ext4, f2fs
+    /// and btrfs keep them.
+    pub tree: Vec<u8>,
+    pub descriptor: [u8; DESCRIPTOR_LEN],
+    pub digest: FileDigest,
+}
+
+/// The fs-verity metadata of `data`: for writing a file with fs-verity already enabled.
+pub fn metadata_bytes(data: &[u8], params: &Params) -> Result<Metadata, Error> {
+    let mut levels: Vec<Vec<u8>> = Vec::new();
+    let computed = digest_source(
+        data,
+        data.len() as u64,
+        params,
+        |level: usize, _: u64, block: &[u8]| {
+            if levels.len() <= level {
+                levels.resize_with(level + 1, Vec::new);
+            }
+            levels[level].extend_from_slice(block);
+            Ok(())
+        },
+    )?;
+    levels.reverse();
+    Ok(Metadata {
+        tree: levels.concat(),
+        descriptor: computed.descriptor,
+        digest: computed.digest,
+    })
+}
+
+fn no_blocks(_: usize, _: u64, _: &[u8]) -> Result<(), Error> {
+    Ok(())
+}
+
+struct Computed {
+    descriptor: [u8; DESCRIPTOR_LEN],
+    digest: FileDigest,
+}
+
+/// Hashes the tree, handing each hash block to `sink` (level from the bottom, index, bytes).
 fn digest_source<S: BlockSource + ?Sized>(
     source: &S,
     size: u64,
     params: &Params,
-) -> Result<FileDigest, Error> {
+    sink: impl FnMut(usize, u64, &[u8]) -> Result<(), Error>,
+) -> Result<Computed, Error> {
     params.validate()?;
     let hasher = SaltedHasher::new(params.hash, &params.padded_salt());
     let block_size = params.block_size as usize;
     let blocks = size.div_ceil(block_size as u64);
-    let mut tree = TreeBuilder::new(
-        &hasher,
-        params.packing(),
-        blocks,
-        |_: usize, _: u64, _: &[u8]| Ok(()),
-    );
+    let mut tree = TreeBuilder::new(&hasher, params.packing(), blocks, sink);
     hash_leaves(source, size, block_size, &hasher, |digests| {
         tree.push_leaves(digests)
     })?;
@@ -97,9 +135,12 @@ fn digest_source<S: BlockSource + ?Sized>(
             Digest::filled(64, |out| out.copy_from_slice(&Sha512::digest(descriptor)))
         }
     };
-    Ok(FileDigest {
-        hash: params.hash,
-        digest,
+    Ok(Computed {
+        descriptor,
+        digest: FileDigest {
+            hash: params.hash,
+            digest,
+        },
     })
 }
 

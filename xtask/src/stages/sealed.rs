@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
-use sha2::{Digest as _, Sha256};
 use walkdir::WalkDir;
 
 use crate::cache::{self, KeyHasher};
@@ -22,7 +21,6 @@ use crate::layers::SEALED_MOUNT;
 
 /// The fs-verity and file system block size: `fsverity digest`'s default, and the page size.
 const BLOCK: usize = 4096;
-const DIGEST_LEN: usize = 32;
 /// ext4 starts the Merkle tree at the first 64 KiB boundary after the data (fs/ext4/verity.c),
 /// so that it stays clear of the data's pages whatever the page size.
 const METADATA_ALIGN: usize = 64 * 1024;
@@ -56,16 +54,19 @@ pub struct SealedOutput {
 }
 
 pub fn build(inputs: &SealedInputs, out_dir: &Path) -> Result<SealedOutput> {
-    let mut files = Vec::new();
+    let mut staged = Vec::new();
     for (install, built) in &inputs.binaries {
-        let digest = verity::fs_verity::digest_file(built, &verity::fs_verity::Params::default())
-            .with_context(|| format!("fs-verity digest of {}", built.display()))?;
-        files.push(SealedFile {
-            install: install.clone(),
-            digest: digest.to_string(),
-        });
+        let data = fs::read(built).with_context(|| format!("reading {}", built.display()))?;
+        staged.push((install, with_verity_metadata(&data)?, data.len()));
     }
-    let key = cache_key(inputs)?;
+    let files = staged
+        .iter()
+        .map(|(install, file, _)| SealedFile {
+            install: (*install).clone(),
+            digest: file.digest.to_string(),
+        })
+        .collect();
+    let key = cache_key(inputs, &staged)?;
     let image = out_dir.join("sealed.img");
     let stamp = out_dir.join("sealed.key");
     if image.is_file() && fs::read_to_string(&stamp).is_ok_and(|old| old == key) {
@@ -76,24 +77,14 @@ pub fn build(inputs: &SealedInputs, out_dir: &Path) -> Result<SealedOutput> {
     let tree = tempfile::tempdir_in(out_dir)?;
     let mut script = Script::default();
     let mut data_bytes = 0;
-    for ((install, built), file) in inputs.binaries.iter().zip(&files) {
-        let data = fs::read(built).with_context(|| format!("reading {}", built.display()))?;
-        let staged = with_verity_metadata(&data);
-        // The policy's digest comes from the verity crate; the tree on disk must give the same.
-        let on_disk = format!("sha256:{}", hex::encode(staged.digest));
-        if on_disk != file.digest {
-            bail!(
-                "{install}: the fs-verity metadata written gives {on_disk}, but `fsverity digest` gives {}; the ext4 layout code is wrong",
-                file.digest
-            );
-        }
+    for (install, file, data_len) in &staged {
         let path = below_mount(install)?;
         let target = tree.path().join(path.trim_start_matches('/'));
         fs::create_dir_all(target.parent().context("sealed path has no parent")?)?;
-        fs::write(&target, &staged.bytes)?;
+        fs::write(&target, &file.bytes)?;
         fs::set_permissions(&target, fs::Permissions::from_mode(0o755))?;
-        script.seal(path, data.len() as u64);
-        data_bytes += staged.bytes.len() as u64;
+        script.seal(path, *data_len as u64);
+        data_bytes += file.bytes.len() as u64;
     }
     for entry in WalkDir::new(tree.path()).sort_by_file_name() {
         let relative = entry?.path().strip_prefix(tree.path())?.to_owned();
@@ -145,15 +136,13 @@ pub fn build(inputs: &SealedInputs, out_dir: &Path) -> Result<SealedOutput> {
     Ok(SealedOutput { image, files })
 }
 
-fn cache_key(inputs: &SealedInputs) -> Result<String> {
+/// Hashes each file's data (the metadata follows from it); the key also makes the UUID.
+fn cache_key(inputs: &SealedInputs, staged: &[(&String, VerityFile, usize)]) -> Result<String> {
     let mut key = KeyHasher::default();
     key.input("epoch", inputs.source_date_epoch.to_le_bytes())
         .input("mke2fs", MKE2FS_OPTIONS.join(" ") + FEATURES);
-    for (install, built) in &inputs.binaries {
-        key.input(
-            install,
-            fs::read(built).with_context(|| format!("reading {}", built.display()))?,
-        );
+    for (install, file, data_len) in staged {
+        key.input(install, &file.bytes[..*data_len]);
     }
     Ok(key.finish())
 }
@@ -175,57 +164,27 @@ fn image_size(data_bytes: u64) -> u64 {
 /// A file's bytes as ext4 stores a file with fs-verity, and its fs-verity digest.
 struct VerityFile {
     bytes: Vec<u8>,
-    digest: [u8; DIGEST_LEN],
+    digest: verity::fs_verity::FileDigest,
 }
 
 /// The data, then from the next 64 KiB boundary the Merkle tree (root level first), then the
 /// descriptor at the next block, then the descriptor's size as a little-endian u32 in the last
 /// 4 bytes of the block where it ends: what `FS_IOC_ENABLE_VERITY` writes past `i_size`, and
 /// where the kernel looks (it finds the size at the end of the file's last block).
-fn with_verity_metadata(data: &[u8]) -> VerityFile {
-    let (root, tree) = merkle_tree(data);
-    let root = verity::Digest::from_slice(&root).expect("a SHA-256 digest is a valid root hash");
-    let descriptor = verity::fs_verity::descriptor(
-        &verity::fs_verity::Params::default(),
-        data.len() as u64,
-        &root,
-    );
+fn with_verity_metadata(data: &[u8]) -> Result<VerityFile> {
+    let metadata = verity::fs_verity::metadata_bytes(data, &verity::fs_verity::Params::default())?;
     let mut bytes = data.to_vec();
     bytes.resize(data.len().next_multiple_of(METADATA_ALIGN), 0);
-    bytes.extend_from_slice(&tree);
+    bytes.extend_from_slice(&metadata.tree);
     bytes.resize(bytes.len().next_multiple_of(BLOCK), 0);
-    bytes.extend_from_slice(&descriptor);
+    bytes.extend_from_slice(&metadata.descriptor);
     let size_at = (bytes.len() + 4).next_multiple_of(BLOCK) - 4;
     bytes.resize(size_at, 0);
-    bytes.extend_from_slice(&(descriptor.len() as u32).to_le_bytes());
-    VerityFile {
+    bytes.extend_from_slice(&(metadata.descriptor.len() as u32).to_le_bytes());
+    Ok(VerityFile {
         bytes,
-        digest: Sha256::digest(descriptor).into(),
-    }
-}
-
-/// The fs-verity Merkle tree with default parameters (SHA-256, 4 KiB blocks, no salt): its root
-/// hash, and its levels concatenated from the root level down, as ext4 stores them.
-fn merkle_tree(data: &[u8]) -> ([u8; DIGEST_LEN], Vec<u8>) {
-    let hash_block = |block: &[u8]| -> [u8; DIGEST_LEN] {
-        let mut padded = [0u8; BLOCK];
-        padded[..block.len()].copy_from_slice(block);
-        Sha256::digest(padded).into()
-    };
-    if data.is_empty() {
-        return ([0; DIGEST_LEN], Vec::new());
-    }
-    let mut digests: Vec<[u8; DIGEST_LEN]> = data.chunks(BLOCK).map(hash_block).collect();
-    let mut levels: Vec<Vec<u8>> = Vec::new();
-    // One data block has no tree: its hash is the root.
-    while digests.len() > 1 {
-        let mut level = digests.concat();
-        level.resize(level.len().next_multiple_of(BLOCK), 0);
-        digests = level.chunks(BLOCK).map(hash_block).collect();
-        levels.push(level);
-    }
-    levels.reverse();
-    (digests[0], levels.concat())
+        digest: metadata.digest,
+    })
 }
 
 /// The debugfs commands that finish the image.
@@ -256,7 +215,8 @@ impl Script {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use verity::fs_verity::{Params, digest_bytes};
+    use sha2::{Digest as _, Sha256};
+    use verity::fs_verity::{Params, digest_bytes, metadata_bytes};
 
     fn le32(bytes: &[u8], at: usize) -> usize {
         u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize
@@ -267,10 +227,10 @@ mod tests {
         // Empty, one block (no tree), one level, and two levels (more than 128 blocks).
         for len in [0, 1, BLOCK, BLOCK + 1, 128 * BLOCK, 128 * BLOCK + 5] {
             let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
-            let staged = with_verity_metadata(&data);
+            let staged = with_verity_metadata(&data).unwrap();
             let expected = digest_bytes(&data, &Params::default()).unwrap();
             assert_eq!(
-                format!("sha256:{}", hex::encode(staged.digest)),
+                staged.digest.to_string(),
                 expected.to_string(),
                 "{len} bytes"
             );
@@ -280,15 +240,16 @@ mod tests {
     #[test]
     fn lays_out_tree_descriptor_and_size_as_ext4_reads_them() {
         let data = vec![0xa5u8; 3 * BLOCK + 10];
-        let staged = with_verity_metadata(&data);
+        let staged = with_verity_metadata(&data).unwrap();
         let bytes = &staged.bytes;
         assert_eq!(&bytes[..data.len()], &data[..]);
         assert!(bytes[data.len()..METADATA_ALIGN].iter().all(|&b| b == 0));
         // One tree block: the four leaf hashes, then zeros.
-        let (root, tree) = merkle_tree(&data);
+        let metadata = metadata_bytes(&data, &Params::default()).unwrap();
+        let (root, tree) = (&metadata.descriptor[16..48], metadata.tree);
         assert_eq!(tree.len(), BLOCK);
         assert_eq!(&bytes[METADATA_ALIGN..METADATA_ALIGN + BLOCK], &tree[..]);
-        assert_eq!(root, <[u8; 32]>::from(Sha256::digest(&tree)));
+        assert_eq!(root, &Sha256::digest(&tree)[..]);
         // The kernel reads the size from the end of the last block, then the descriptor.
         assert_eq!(bytes.len() % BLOCK, 0);
         let descriptor_len = le32(bytes, bytes.len() - 4);
@@ -297,7 +258,7 @@ mod tests {
         assert_eq!(bytes.len(), descriptor_at + BLOCK);
         let descriptor = &bytes[descriptor_at..descriptor_at + descriptor_len];
         assert_eq!(le32(descriptor, 8), data.len());
-        assert_eq!(&descriptor[16..48], &root);
+        assert_eq!(&descriptor[16..48], root);
     }
 
     #[test]
