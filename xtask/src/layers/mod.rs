@@ -56,6 +56,13 @@ pub struct InstalledBinary {
 /// Where the init mounts the sealed partition, read-only; sealed binaries install below it.
 pub const SEALED_MOUNT: &str = "/opt/sealed";
 
+/// The path on the sealed partition of a file installed at `install`, if it is below the mount.
+pub fn below_sealed_mount(install: &str) -> Option<&str> {
+    install
+        .strip_prefix(SEALED_MOUNT)
+        .filter(|path| path.starts_with('/'))
+}
+
 /// The merged view of an ordered list of layers.
 #[derive(Debug, Default)]
 pub struct ResolvedLayers {
@@ -243,10 +250,7 @@ pub fn resolve(
 /// be installed there, since the mount would hide it. Their paths are written into a debugfs
 /// script, which has no quoting, hence plain names only.
 fn check_sealed_install(install: &str, sealed: bool) -> Result<(), String> {
-    let below_mount = install
-        .strip_prefix(SEALED_MOUNT)
-        .is_some_and(|rest| rest.starts_with('/'));
-    match (sealed, below_mount) {
+    match (sealed, below_sealed_mount(install).is_some()) {
         (true, false) => Err(format!(
             "{install:?} is sealed, so it must be under {SEALED_MOUNT}/, such as \"{SEALED_MOUNT}/tool\""
         )),

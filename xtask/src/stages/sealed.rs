@@ -17,7 +17,7 @@ use walkdir::WalkDir;
 
 use crate::cache::{self, KeyHasher};
 use crate::exec::Tool;
-use crate::layers::SEALED_MOUNT;
+use crate::layers::{SEALED_MOUNT, below_sealed_mount};
 
 /// The fs-verity and file system block size: `fsverity digest`'s default, and the page size.
 const BLOCK: usize = 4096;
@@ -149,9 +149,7 @@ fn cache_key(inputs: &SealedInputs, staged: &[(&String, VerityFile, usize)]) -> 
 
 /// The path on the partition of a file installed at `install`; layers checked the prefix.
 fn below_mount(install: &str) -> Result<&str> {
-    install
-        .strip_prefix(SEALED_MOUNT)
-        .filter(|path| path.starts_with('/'))
+    below_sealed_mount(install)
         .with_context(|| format!("sealed binary {install:?} is not under {SEALED_MOUNT}/"))
 }
 
