@@ -102,24 +102,11 @@ impl Guest {
                 self.cursor = end;
                 return Ok(text);
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.bytes.recv_timeout(left) {
-                Ok(chunk) => self
-                    .transcript
-                    .push_str(&String::from_utf8_lossy(&chunk).replace('\r', "")),
-                Err(RecvTimeoutError::Timeout) => {
-                    return Err(GuestError::Timeout {
-                        waiting_for: needle.to_owned(),
-                        seconds: timeout.as_secs(),
-                        tail: self.tail(),
-                    });
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(GuestError::Exited {
-                        waiting_for: needle.to_owned(),
-                        tail: self.tail(),
-                    });
-                }
+            if !self.read_more(deadline, needle, timeout)? {
+                return Err(GuestError::Exited {
+                    waiting_for: needle.to_owned(),
+                    tail: self.tail(),
+                });
             }
         }
     }
@@ -127,27 +114,33 @@ impl Guest {
     /// Waits until the guest powers off (QEMU exits), and returns everything it printed since
     /// the last wait.
     pub fn wait_for_exit(&mut self, timeout: Duration) -> Result<String, GuestError> {
-        let waiting_for = "the guest to power off";
         let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.bytes.recv_timeout(left) {
-                Ok(chunk) => self
-                    .transcript
-                    .push_str(&String::from_utf8_lossy(&chunk).replace('\r', "")),
-                Err(RecvTimeoutError::Disconnected) => {
-                    let text = self.transcript[self.cursor..].to_owned();
-                    self.cursor = self.transcript.len();
-                    return Ok(text);
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    return Err(GuestError::Timeout {
-                        waiting_for: waiting_for.to_owned(),
-                        seconds: timeout.as_secs(),
-                        tail: self.tail(),
-                    });
-                }
+        while self.read_more(deadline, "the guest to power off", timeout)? {}
+        let text = self.transcript[self.cursor..].to_owned();
+        self.cursor = self.transcript.len();
+        Ok(text)
+    }
+
+    /// Appends the console's next output to the transcript; `false` once QEMU has exited.
+    fn read_more(
+        &mut self,
+        deadline: Instant,
+        waiting_for: &str,
+        timeout: Duration,
+    ) -> Result<bool, GuestError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match self.bytes.recv_timeout(left) {
+            Ok(chunk) => {
+                self.transcript
+                    .push_str(&String::from_utf8_lossy(&chunk).replace('\r', ""));
+                Ok(true)
             }
+            Err(RecvTimeoutError::Timeout) => Err(GuestError::Timeout {
+                waiting_for: waiting_for.to_owned(),
+                seconds: timeout.as_secs(),
+                tail: self.tail(),
+            }),
+            Err(RecvTimeoutError::Disconnected) => Ok(false),
         }
     }
 
