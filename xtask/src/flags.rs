@@ -151,6 +151,24 @@ pub enum Ipe {
     Rust,
 }
 
+impl Ipe {
+    pub fn name(self) -> &'static str {
+        match self {
+            Ipe::Upstream => "upstream",
+            Ipe::Rust => "rust",
+        }
+    }
+
+    /// The output folder of an image with this IPE when tests or benchmarks build both: the
+    /// default IPE's is the plain name.
+    pub fn output_name(self, name: &str) -> String {
+        match self {
+            Ipe::Rust => name.to_owned(),
+            Ipe::Upstream => format!("{name}-upstream"),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Which built image to boot, by its folder under target/appliance/.

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use appliance_qemu::{Accel, Machine};
+use appliance_qemu::{Accel, Guest, Machine};
 
 use crate::cache;
 use crate::exec::Tool;
@@ -23,6 +23,16 @@ pub fn machine(spec: &BootSpec, accel: Accel) -> Machine {
         memory_mib: 512,
         accel,
     }
+}
+
+/// Boots a headless guest until its console shell answers.
+pub fn boot_to_shell(machine: &Machine, timeout: Duration) -> Result<Guest> {
+    let mut guest = Guest::start(machine)?;
+    guest.wait_for(BOOTED_MARKER, timeout)?;
+    // The console shell is up once it answers. Kernel messages on the console would
+    // interleave with command output from here on; they stay readable with dmesg.
+    guest.run("dmesg -n 1", timeout)?;
+    Ok(guest)
 }
 
 pub fn run(project: &Project, args: &RunArgs) -> Result<()> {

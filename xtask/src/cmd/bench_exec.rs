@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use appliance_qemu::Guest;
 use clap::Args;
 
 use crate::flags::{ImageArgs, Ipe};
@@ -58,9 +57,10 @@ pub fn run(project: &Project, args: &BenchExecArgs) -> Result<()> {
     let mut small = Vec::new();
     let mut large = Vec::new();
     for ipe in [Ipe::Upstream, Ipe::Rust] {
-        let (name, who) = match ipe {
-            Ipe::Rust => (args.image.name.clone(), "Rust IPE"),
-            Ipe::Upstream => (format!("{}-upstream", args.image.name), "upstream IPE"),
+        let name = ipe.output_name(&args.image.name);
+        let who = match ipe {
+            Ipe::Rust => "Rust IPE",
+            Ipe::Upstream => "upstream IPE",
         };
         let request = crate::image_request(
             project,
@@ -174,10 +174,8 @@ fn print_ratios(contenders: &[Contender]) {
 fn measure(contender: &Contender, accel: appliance_qemu::Accel, execs: u32) -> Result<f64> {
     let mut machine = run_qemu::machine(&contender.spec, accel);
     machine.cmdline = format!("{} {}", machine.cmdline, contender.extra_cmdline);
-    let mut guest = Guest::start(&machine)?;
     let timeout = Duration::from_secs(120);
-    guest.wait_for(run_qemu::BOOTED_MARKER, timeout)?;
-    guest.run("dmesg -n 1", timeout)?;
+    let mut guest = run_qemu::boot_to_shell(&machine, timeout)?;
     let active = guest.run(
         "for p in /sys/kernel/security/ipe/policies/*; do \
          [ \"$(cat $p/active)\" = 1 ] && cat $p/name; done 2>/dev/null; true",

@@ -92,6 +92,18 @@ struct Tally {
 }
 
 impl Tally {
+    fn record_kunit(
+        &mut self,
+        kernel: &crate::stages::kunit::KunitKernel,
+        accel: appliance_qemu::Accel,
+        timeout: Duration,
+    ) {
+        let started = Instant::now();
+        let result = kunit::run(kernel, accel, timeout)
+            .map(|vectors| println!("kunit: {vectors} parser vectors passed in the kernel"));
+        self.record("kunit/ipe-rust-parser", started, result);
+    }
+
     fn exit_code(&self) -> ExitCode {
         if self.failed == 0 {
             ExitCode::SUCCESS
@@ -136,7 +148,7 @@ pub fn run(project: &Project, args: &TestArgs) -> Result<ExitCode> {
     let mut observations = Vec::new();
     for &ipe in &args.ipe {
         let image_args = crate::flags::ImageArgs {
-            name: output_name(&args.image.name, ipe),
+            name: ipe.output_name(&args.image.name),
             ..args.image.clone()
         };
         let request = crate::image_request(project, &image_args, ipe);
@@ -144,40 +156,16 @@ pub fn run(project: &Project, args: &TestArgs) -> Result<ExitCode> {
         let guests = Guests {
             accel: run_qemu::choose_accel(project, &spec),
             boot_timeout,
-            prefix: format!("{}/", ipe_name(ipe)),
+            prefix: format!("{}/", ipe.name()),
         };
         if ipe == Ipe::Rust {
             let kernel = crate::stages::kunit::build(project, &request.layers)?;
-            let started = Instant::now();
-            let result = kunit::run(&kernel, guests.accel, boot_timeout)
-                .map(|vectors| println!("kunit: {vectors} parser vectors passed in the kernel"));
-            tally.record("kunit/ipe-rust-parser", started, result);
+            tally.record_kunit(&kernel, guests.accel, boot_timeout);
         }
         let out_dir = project.output_dir(&image_args.name);
         guests.run_suite(&mut tally, &request, &spec, &out_dir)?;
-        let started = Instant::now();
-        let observed = guests.observe(&spec).and_then(|mut text| {
-            let initramfs = guests.initramfs_session(project, &request, &spec, &out_dir)?;
-            tally.record(
-                &format!("{}initramfs_boot_verified", guests.prefix),
-                started,
-                initramfs::check(&initramfs),
-            );
-            text.push_str(&initramfs);
-            Ok(text)
-        });
-        match observed {
-            Ok(text) => {
-                let path = out_dir.join("ipe-observations.txt");
-                crate::cache::write_atomic(&path, text.as_bytes())?;
-                println!("observations of IPE written to {}", path.display());
-                observations.push((ipe_name(ipe), text));
-            }
-            Err(reason) => tally.record(
-                &format!("{}observe_ipe", guests.prefix),
-                started,
-                Err(reason),
-            ),
+        if let Some(text) = guests.observe_ipe(&mut tally, project, &request, &spec, &out_dir)? {
+            observations.push((ipe.name(), text));
         }
     }
     if let [(left, left_text), (right, right_text)] = &observations[..] {
@@ -196,31 +184,13 @@ pub fn run(project: &Project, args: &TestArgs) -> Result<ExitCode> {
 pub fn run_kunit_only(project: &Project, args: &KunitArgs) -> Result<ExitCode> {
     let kernel = crate::stages::kunit::build(project, &args.layers.names)?;
     let mut tally = Tally::default();
-    let started = Instant::now();
     // TCG: the KVM probe needs an appliance image, and this suite takes a second under TCG.
-    let result = kunit::run(
+    tally.record_kunit(
         &kernel,
         appliance_qemu::Accel::Tcg,
         Duration::from_secs(args.timeout),
-    )
-    .map(|vectors| println!("kunit: {vectors} parser vectors passed in the kernel"));
-    tally.record("kunit/ipe-rust-parser", started, result);
+    );
     Ok(tally.exit_code())
-}
-
-/// The output folder of the image tested under `ipe`: the default IPE's is the plain name.
-fn output_name(name: &str, ipe: Ipe) -> String {
-    match ipe {
-        Ipe::Rust => name.to_owned(),
-        Ipe::Upstream => format!("{name}-upstream"),
-    }
-}
-
-fn ipe_name(ipe: Ipe) -> &'static str {
-    match ipe {
-        Ipe::Rust => "rust",
-        Ipe::Upstream => "upstream",
-    }
 }
 
 /// How guests are booted for one image.
@@ -268,6 +238,42 @@ impl Guests {
             key_leak::check(spec, out_dir),
         );
         Ok(())
+    }
+
+    /// The differential observations and the initramfs case; the transcript is written to the
+    /// output folder and returned, or its failure recorded.
+    fn observe_ipe(
+        &self,
+        tally: &mut Tally,
+        project: &Project,
+        request: &image::ImageRequest,
+        spec: &BootSpec,
+        out_dir: &Path,
+    ) -> Result<Option<String>> {
+        let started = Instant::now();
+        let observed = self.observe(spec).and_then(|appliance| {
+            Ok((
+                appliance,
+                self.initramfs_session(project, request, spec, out_dir)?,
+            ))
+        });
+        let (appliance, initramfs) = match observed {
+            Ok(texts) => texts,
+            Err(reason) => {
+                tally.record(&format!("{}observe_ipe", self.prefix), started, Err(reason));
+                return Ok(None);
+            }
+        };
+        tally.record(
+            &format!("{}initramfs_boot_verified", self.prefix),
+            started,
+            initramfs::check(&initramfs),
+        );
+        let text = appliance + &initramfs;
+        let path = out_dir.join("ipe-observations.txt");
+        crate::cache::write_atomic(&path, text.as_bytes())?;
+        println!("observations of IPE written to {}", path.display());
+        Ok(Some(text))
     }
 
     /// The kernel relinked with a test boot policy, booted from a test initramfs; returns the
@@ -343,12 +349,7 @@ impl Guests {
     }
 
     fn boot(&self, machine: &appliance_qemu::Machine) -> Result<Guest> {
-        let mut guest = Guest::start(machine)?;
-        guest.wait_for(run_qemu::BOOTED_MARKER, self.boot_timeout)?;
-        // The console shell is up once it answers. Kernel messages on the console would
-        // interleave with command output from here on; they stay readable with dmesg.
-        guest.run("dmesg -n 1", self.boot_timeout)?;
-        Ok(guest)
+        run_qemu::boot_to_shell(machine, self.boot_timeout)
     }
 }
 
