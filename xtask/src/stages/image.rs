@@ -179,6 +179,7 @@ pub fn build(project: &Project, request: &ImageRequest) -> Result<BootSpec> {
                 boot_policy: boot_policy_text,
                 trusted_certs: keys.cert_pem.clone(),
             }),
+            request.source_date_epoch,
         )?,
     )?;
     let bzimage = out_dir.join("bzImage");
@@ -275,6 +276,7 @@ pub fn kernel_with_boot_policy(
             boot_policy,
             trusted_certs: keys.cert_pem.clone(),
         }),
+        request.source_date_epoch,
     )?;
     Ok(kernel::build(&project.cache, &inputs)?.bzimage)
 }
@@ -305,6 +307,7 @@ pub fn kernel_inputs<'a>(
     resolved: &layers::ResolvedLayers,
     extra_fragments: Vec<PathBuf>,
     flavour: kernel::Flavour,
+    source_date_epoch: u64,
 ) -> Result<kernel::KernelInputs<'a>> {
     let mut fragments = kernel_config_fragments(&project.root)?;
     fragments.extend(resolved.kernel_fragments.iter().cloned());
@@ -319,6 +322,7 @@ pub fn kernel_inputs<'a>(
             Vec::new()
         },
         flavour,
+        source_date_epoch,
     })
 }
 
@@ -373,7 +377,12 @@ pub fn build_static(project: &Project, binaries: &[(&str, &str)]) -> Result<Path
                 "CARGO_TARGET_{}_RUSTFLAGS",
                 STATIC_TARGET.to_uppercase().replace('-', "_")
             ),
-            "-C target-feature=+crt-static",
+            // The checkout's path is recorded in panic locations; map it away, so that every
+            // checkout builds the same bytes.
+            format!(
+                "-C target-feature=+crt-static --remap-path-prefix={}=/appliance",
+                project.root.display()
+            ),
         );
     for (package, bin) in binaries {
         cargo = cargo.args(["--package", package, "--bin", bin]);

@@ -16,6 +16,10 @@ use super::setup::Toolchain;
 use crate::cache::{self, Cache, KeyHasher};
 use crate::exec::Tool;
 
+/// Bumped when this stage's code changes what it builds: it is part of every key but the
+/// tree's, so a bump reconfigures and relinks (make then rebuilds what the change touched).
+const STAGE_VERSION: u32 = 2;
+
 pub struct KernelInputs<'a> {
     pub toolchain: &'a Toolchain,
     pub patches: Vec<PathBuf>,
@@ -25,6 +29,9 @@ pub struct KernelInputs<'a> {
     /// configuring and before each build (the Rust IPE's sources; see `ipe_rust.rs`).
     pub tree_files: Vec<(PathBuf, PathBuf)>,
     pub flavour: Flavour,
+    /// The build time the kernel records (`UTS_VERSION`, the built-in initramfs), from
+    /// `SOURCE_DATE_EPOCH`, so that two builds of the same inputs are identical.
+    pub source_date_epoch: u64,
 }
 
 /// Which kernel of the tree: each flavour has its own object tree, so that building one never
@@ -77,13 +84,22 @@ impl BuildTree {
     }
     /// A fixed path per tree, so that a new policy changes a file, not the `.config`.
     fn boot_policy(&self) -> PathBuf {
-        self.dir.join("boot_policy.pol")
+        self.dir.join(BOOT_POLICY_FILE)
     }
     /// Fixed for the same reason: new keys relink the kernel, they do not reconfigure it.
     fn trusted_certs(&self) -> PathBuf {
-        self.dir.join("trusted_certs.pem")
+        self.dir.join(TRUSTED_CERTS_FILE)
+    }
+    /// How the `.config` names a file of the tree's folder: relative to the object tree, where
+    /// kbuild runs (both object trees and `src/` sit in that folder), so that the `.config` is
+    /// the same in every cache.
+    fn from_objects(file: &str) -> String {
+        format!("../{file}")
     }
 }
+
+const BOOT_POLICY_FILE: &str = "boot_policy.pol";
+const TRUSTED_CERTS_FILE: &str = "trusted_certs.pem";
 
 impl BuildTree {
     /// Held while the tree's sources or objects change (syncing files, building).
@@ -114,15 +130,19 @@ pub fn build(cache: &Cache, inputs: &KernelInputs) -> Result<KernelOutput> {
             tree.dir.join("generated.config"),
             format!(
                 "CONFIG_IPE_BOOT_POLICY=\"{}\"\nCONFIG_SYSTEM_TRUSTED_KEYS=\"{}\"\n",
-                tree.boot_policy().display(),
-                tree.trusted_certs().display()
+                BuildTree::from_objects(BOOT_POLICY_FILE),
+                BuildTree::from_objects(TRUSTED_CERTS_FILE),
             ),
         ));
     }
 
     let mut config_key = KeyHasher::default();
     config_key
-        .input("tree", tree.dir.to_string_lossy().as_bytes())
+        .input("stage", STAGE_VERSION.to_le_bytes())
+        .input(
+            "tree",
+            tree.dir.file_name().unwrap_or_default().as_encoded_bytes(),
+        )
         .input("toolchain", &toolchain_versions)
         .input("tree-files", &tree_files);
     for (path, text) in &fragments {
@@ -159,7 +179,12 @@ pub fn build(cache: &Cache, inputs: &KernelInputs) -> Result<KernelOutput> {
             cache::write_if_changed(&tree.trusted_certs(), built_in.trusted_certs.as_bytes())?;
         }
         cache::write_if_changed(&tree.obj().join(".config"), config.as_bytes())?;
-        make(inputs.toolchain, &tree, &["bzImage"])?;
+        make(
+            inputs.toolchain,
+            &tree,
+            &Reproducible::new(cache, inputs.source_date_epoch)?,
+            &["bzImage"],
+        )?;
         cache::write_atomic(&vmlinux, &fs::read(tree.obj().join("vmlinux"))?)?;
         cache::write_atomic(&image_dir.join("config"), config.as_bytes())?;
         cache::write_atomic(
@@ -254,7 +279,7 @@ fn toolchain_versions(toolchain: &Toolchain) -> Result<String> {
             &Tool::new(program).arg(arg).output()?,
         ));
     }
-    text.push_str(&toolchain.rust_lib_src.to_string_lossy());
+    text.push_str(&toolchain.rust_src_version);
     Ok(text)
 }
 
@@ -337,7 +362,76 @@ fn kconfig_texts(src: &Path) -> Vec<String> {
         .collect()
 }
 
-fn make(toolchain: &Toolchain, tree: &BuildTree, targets: &[&str]) -> Result<()> {
+/// What makes two builds of the same inputs byte-identical, in any cache and at any time.
+struct Reproducible {
+    /// The cache's real path, mapped away in file names the compilers record (Rust's panic
+    /// locations, C's `__FILE__`): the tree and `RUST_LIB_SRC` both live below it.
+    cache_root: PathBuf,
+    source_date_epoch: u64,
+}
+
+impl Reproducible {
+    fn new(cache: &Cache, source_date_epoch: u64) -> Result<Reproducible> {
+        Ok(Reproducible {
+            cache_root: fs::canonicalize(&cache.root)
+                .with_context(|| format!("resolving {}", cache.root.display()))?,
+            source_date_epoch,
+        })
+    }
+
+    fn apply(&self, make: Tool) -> Tool {
+        let root = self.cache_root.display();
+        make.env(
+            "KBUILD_BUILD_TIMESTAMP",
+            kbuild_timestamp(self.source_date_epoch),
+        )
+        // Not the link counter kbuild keeps in `.version`.
+        .env("KBUILD_BUILD_VERSION", "1")
+        .env("KCFLAGS", format!("-ffile-prefix-map={root}/="))
+        .env("KRUSTFLAGS", format!("--remap-path-prefix={root}/="))
+    }
+}
+
+/// `SOURCE_DATE_EPOCH` as `date -u` prints it, the form kbuild puts in `UTS_VERSION` and hands
+/// to `date -d` for the built-in initramfs.
+fn kbuild_timestamp(epoch: u64) -> String {
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = epoch / 86_400;
+    let seconds = epoch % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let shifted = days + 719_468;
+    let era = shifted / 146_097;
+    let day_of_era = shifted % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    format!(
+        "{} {} {day:>2} {:02}:{:02}:{:02} UTC {year}",
+        WEEKDAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize],
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    )
+}
+
+fn make(
+    toolchain: &Toolchain,
+    tree: &BuildTree,
+    reproducible: &Reproducible,
+    targets: &[&str],
+) -> Result<()> {
     let jobs = std::thread::available_parallelism().map_or(2, usize::from);
     tracing::info!(
         "kernel: building {} in {} with {jobs} jobs (a clean build is about 25 CPU-minutes)",
@@ -346,7 +440,8 @@ fn make(toolchain: &Toolchain, tree: &BuildTree, targets: &[&str]) -> Result<()>
     );
     let mut steps = 0usize;
     let started = std::time::Instant::now();
-    make_tool(toolchain, &tree.src(), &tree.obj())
+    reproducible
+        .apply(make_tool(toolchain, &tree.src(), &tree.obj()))
         .arg(format!("-j{jobs}"))
         .args(targets)
         .run_streaming(|line| {
@@ -367,4 +462,24 @@ fn make(toolchain: &Toolchain, tree: &BuildTree, targets: &[&str]) -> Result<()>
         started.elapsed().as_secs()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_build_timestamp_reads_as_date_prints_it() {
+        assert_eq!(kbuild_timestamp(0), "Thu Jan  1 00:00:00 UTC 1970");
+        // `date -u -d @1700000000`
+        assert_eq!(
+            kbuild_timestamp(1_700_000_000),
+            "Tue Nov 14 22:13:20 UTC 2023"
+        );
+        // A leap day: `date -u -d @951825599`
+        assert_eq!(
+            kbuild_timestamp(951_825_599),
+            "Tue Feb 29 11:59:59 UTC 2000"
+        );
+    }
 }

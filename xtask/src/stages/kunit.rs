@@ -33,6 +33,7 @@ pub fn build(project: &Project, layers: &[String]) -> Result<KunitKernel> {
         &resolved,
         vec![project.root.join(FRAGMENT)],
         kernel::Flavour::KUnit,
+        0,
     )?;
     tracing::info!("kunit: the KUnit kernel");
     let kernel = kernel::build(&project.cache, &inputs)?;

@@ -50,6 +50,8 @@ pub struct Toolchain {
     pub kernel_version: String,
     /// `library/` of the Rust source matching the active rustc, for `RUST_LIB_SRC`.
     pub rust_lib_src: PathBuf,
+    /// The pinned `rust-src` package's version, for cache keys (its path is the cache's).
+    pub rust_src_version: String,
     pub bindgen: PathBuf,
 }
 
@@ -62,6 +64,7 @@ pub fn run(project: &Project) -> Result<Toolchain> {
         kernel_version: upstream_version(&kernel_pin.version),
         kernel_source: ensure_kernel_source(&project.cache, kernel_pin)?,
         rust_lib_src: ensure_rust_src(&project.cache, rust_pin)?,
+        rust_src_version: rust_pin.version.clone(),
         bindgen: ensure_bindgen(&project.cache)?,
     })
 }
