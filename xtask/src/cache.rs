@@ -2,7 +2,6 @@
 //! machine reuses the kernel build. Everything in it is keyed by a hash of its inputs.
 
 use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -86,21 +85,13 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
-/// Writes `contents` to `path` through a temporary file in the same directory, so that readers
-/// never see a half-written file.
+/// Writes `contents` to `path` through a temporary file in the same directory, synced and
+/// renamed, so that readers never see a half-written file. The one atomic writer: the
+/// `signing` crate's, which also writes private keys. Outputs are not secrets: mode 0644.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     let dir = path.parent().context("path has no parent directory")?;
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    tmp.write_all(contents)?;
-    // Temporary files are private; outputs are not secrets (private keys never pass here).
-    tmp.as_file()
-        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path)
-        .with_context(|| format!("renaming into place {}", path.display()))?;
-    Ok(())
+    Ok(signing::write_file(path, contents, 0o644)?)
 }
 
 /// Writes `contents` only when they differ, so that make sees no new mtime for unchanged inputs.

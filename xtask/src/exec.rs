@@ -106,6 +106,56 @@ impl Tool {
     }
 }
 
+/// A command started in a process group of its own, whose stderr is read line by line, and
+/// which can be killed whole: the test that interrupts builds uses it.
+pub struct Group {
+    child: std::process::Child,
+    lines: std::io::Lines<BufReader<std::process::ChildStderr>>,
+}
+
+impl Tool {
+    pub fn spawn_group(mut self) -> Result<Group> {
+        use std::os::unix::process::CommandExt;
+        let description = self.describe();
+        tracing::debug!("starting {description} in its own process group");
+        let mut child = self
+            .command
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("could not start `{description}`"))?;
+        let stderr = child.stderr.take().context("the child has no stderr")?;
+        Ok(Group {
+            child,
+            lines: BufReader::new(stderr).lines(),
+        })
+    }
+}
+
+impl Group {
+    /// The next line the group prints on stderr, or `None` once it closed it.
+    pub fn next_line(&mut self) -> Option<String> {
+        self.lines.next().and_then(|line| line.ok())
+    }
+
+    /// SIGKILL to every process of the group: nothing of it gets to clean up.
+    pub fn kill(&mut self) -> Result<()> {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32)
+            .context("the child has no process id")?;
+        rustix::process::kill_process_group(pid, rustix::process::Signal::KILL)
+            .context("killing the process group")?;
+        Ok(())
+    }
+
+    /// Waits for the group's leader, reading what is left of its output.
+    pub fn wait(mut self) -> Result<std::process::ExitStatus> {
+        while self.next_line().is_some() {}
+        Ok(self.child.wait()?)
+    }
+}
+
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")

@@ -1,8 +1,9 @@
 //! The command line: one definition for parsing and for `--help`.
 
-use std::path::PathBuf;
-
 use clap::{Args, Parser, Subcommand};
+
+use crate::args::{ImageArgs, LayersArg};
+use crate::stages::layer_stack::Ipe;
 
 /// Builds sealed Linux appliances: a kernel with IPE, a dm-verity root filesystem and an IPE
 /// policy generated from exactly what was built; boots and tests them in QEMU.
@@ -30,16 +31,19 @@ pub enum Command {
     Setup,
     /// Build the appliance from layers into target/appliance/<name>/.
     ///
-    /// Writes bzImage, disk.img (erofs rootfs + dm-verity hash tree), policy.pol, cmdline.txt,
-    /// manifest.json (everything that went in, with hashes) and boot.json. Every stage is
-    /// cached by a hash of its inputs: an unchanged build finishes in well under a second, and
-    /// a change to the rootfs relinks the kernel (its boot policy) without recompiling it.
+    /// Writes bzImage, disk.img (erofs rootfs + dm-verity hash tree + signed policy),
+    /// sealed.img, policy.pol, policy.p7s, cmdline.txt, manifest.json (everything that went in
+    /// and came out, with hashes), build.json and boot.json: the folder is written whole under
+    /// a temporary name and swapped in. Intermediates live in target/appliance-work/<name>/,
+    /// the build log beside it. Every stage is cached by a hash of its inputs and code: an
+    /// unchanged build finishes in well under a second, and a change to the rootfs relinks the
+    /// kernel (its boot policy) without recompiling it.
     Image(ImageCmdArgs),
     /// Boot the built appliance in QEMU with its serial console on this terminal.
     ///
     /// Press Ctrl-A X to quit. Uses software emulation (TCG) unless a quick probe shows that
     /// KVM boots this kernel.
-    RunQemu(RunArgs),
+    RunQemu(crate::cmd::run_qemu::RunArgs),
     /// Run the unit tests, the in-kernel KUnit suite, then the integration suite in QEMU guests
     /// under each IPE, and check that both IPEs behaved alike.
     ///
@@ -52,6 +56,14 @@ pub enum Command {
     /// tree: every golden vector of ipe-lsm/vectors goes through the in-kernel parser. `test`
     /// runs this too.
     Kunit(KunitArgs),
+    /// Build the image a second time, in a scratch checkout and cache, and compare the two.
+    ///
+    /// The second build runs from a copy of this checkout's tracked files at another path,
+    /// with an empty cache of its own (only verified downloads are shared), so it compiles the
+    /// kernel and every binary again. Two builds of the same inputs must give byte-identical
+    /// bzImage, disk.img, sealed.img, policy.p7s, manifest.json and build.json; otherwise it
+    /// names the first file and offset that differ and fails.
+    Repro(crate::cmd::repro::ReproArgs),
     /// Pin a Debian package at its current candidate version in packages.lock.
     Lock(LockArgs),
     /// Check IPE policy files exactly as Linux 6.12 IPE parses them.
@@ -78,60 +90,6 @@ pub enum BenchCommand {
     Exec(crate::cmd::bench_exec::BenchExecArgs),
 }
 
-#[derive(Debug, Args, Clone)]
-pub struct ImageArgs {
-    #[command(flatten)]
-    pub layers: LayersArg,
-    /// The output folder's name under target/appliance/.
-    #[arg(long, default_value = "default")]
-    pub name: String,
-    /// Timestamp for every file in the rootfs, for reproducible images.
-    #[arg(long, env = "SOURCE_DATE_EPOCH", default_value_t = 0)]
-    pub source_date_epoch: u64,
-    /// Development keys: created here on first use; the kernel trusts their certificate.
-    #[arg(
-        long,
-        value_name = "DIR",
-        default_value = "keys",
-        env = "APPLIANCE_KEYS"
-    )]
-    pub keys: PathBuf,
-    /// Certificate (PEM or DER) of the key behind --external-signer; the kernel trusts it.
-    #[arg(
-        long,
-        value_name = "FILE",
-        requires = "external_signer",
-        env = "APPLIANCE_SIGNING_CERT"
-    )]
-    pub signing_cert: Option<PathBuf>,
-    /// Shell command that reads the bytes to sign on stdin and prints the raw RSA PKCS#1 v1.5
-    /// SHA-256 signature on stdout, for an HSM or PKCS#11 token: the private key then never has
-    /// to be on this machine. For example `openssl dgst -sha256 -binary -sign KEY.pem`.
-    #[arg(
-        long,
-        value_name = "CMD",
-        requires = "signing_cert",
-        env = "APPLIANCE_EXTERNAL_SIGNER"
-    )]
-    pub external_signer: Option<String>,
-    /// The policy version to build, instead of the one in policies/releases.toml. It must be
-    /// higher than the last released version recorded there.
-    #[arg(long, value_name = "MAJOR.MINOR.REVISION")]
-    pub policy_version: Option<String>,
-}
-
-#[derive(Debug, Args, Clone)]
-pub struct LayersArg {
-    /// Layers in order, comma separated; later ones override earlier ones.
-    #[arg(
-        long = "layers",
-        value_delimiter = ',',
-        default_value = "core,qemu-x86_64,firewall",
-        env = "APPLIANCE_LAYERS"
-    )]
-    pub names: Vec<String>,
-}
-
 #[derive(Debug, Args)]
 pub struct ImageCmdArgs {
     #[command(flatten)]
@@ -140,46 +98,6 @@ pub struct ImageCmdArgs {
     /// (`SECURITY_IPE_RUST`, built from ipe-lsm/). Both register as `ipe` and behave alike.
     #[arg(long, value_enum, default_value = "rust", env = "APPLIANCE_IPE")]
     pub ipe: Ipe,
-}
-
-/// The IPE implementation built into the kernel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Ipe {
-    /// Linux 6.12's own security/ipe (C).
-    Upstream,
-    /// security/ipe_rust: the C shim with the ipe-lsm engine in Rust.
-    Rust,
-}
-
-impl Ipe {
-    pub fn name(self) -> &'static str {
-        match self {
-            Ipe::Upstream => "upstream",
-            Ipe::Rust => "rust",
-        }
-    }
-
-    /// The output folder of an image with this IPE when tests or benchmarks build both: the
-    /// default IPE's is the plain name.
-    pub fn output_name(self, name: &str) -> String {
-        match self {
-            Ipe::Rust => name.to_owned(),
-            Ipe::Upstream => format!("{name}-upstream"),
-        }
-    }
-}
-
-#[derive(Debug, Args)]
-pub struct RunArgs {
-    /// Which built image to boot, by its folder under target/appliance/.
-    #[arg(long, default_value = "default")]
-    pub name: String,
-    /// Force an accelerator instead of probing: tcg or kvm.
-    #[arg(long, value_parser = ["tcg", "kvm"])]
-    pub accel: Option<String>,
-    /// Extra kernel command-line arguments, appended.
-    #[arg(long)]
-    pub append: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -222,4 +140,49 @@ pub struct LockArgs {
     /// The suite to take each from.
     #[arg(long, default_value = "bookworm")]
     pub suite: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_signer_flags_are_one_definition_for_image_and_sign() {
+        let image = Cli::try_parse_from([
+            "cargo xtask",
+            "image",
+            "--cert",
+            "c.pem",
+            "--external-signer",
+            "openssl",
+        ]);
+        assert!(image.is_ok());
+        let old_name = Cli::try_parse_from([
+            "cargo xtask",
+            "image",
+            "--signing-cert",
+            "c.pem",
+            "--external-signer",
+            "openssl",
+        ]);
+        assert!(old_name.is_ok());
+        let sign = Cli::try_parse_from([
+            "cargo xtask",
+            "sign",
+            "policy",
+            "in",
+            "out",
+            "--cert",
+            "c.pem",
+            "--signature",
+            "s",
+        ]);
+        assert!(sign.is_ok());
+    }
 }

@@ -1,20 +1,31 @@
 //! `cargo xtask`: the appliance builder's command line. Thin: parse, then dispatch.
+//!
+//! Modules depend one way: this file and `flags` → commands (`cmd/`) and the test suite
+//! (`suite/`) → `stages/` → the libraries (`cache`, `exec`, `layers`, `lockfile`, `project`,
+//! `guests`, `logfile` and the workspace crates). `suite/imports.rs` checks that no import
+//! circle forms.
 
+mod args;
 mod cache;
 mod cmd;
 mod exec;
 mod flags;
+mod guests;
 mod layers;
 mod lockfile;
+mod logfile;
 mod project;
-mod run_qemu;
 mod stages;
 mod suite;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
 use flags::{Cli, Command};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, filter::LevelFilter, fmt};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -28,68 +39,62 @@ fn main() -> ExitCode {
     }
 }
 
+/// Stderr at the chosen level, in colour only on a terminal; the build log gets everything
+/// down to debug, without colour.
 fn init_logging(verbose: u8) {
     let default = match verbose {
         0 => "info",
         1 => "debug,kbuild=info",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("APPLIANCE_LOG")
-        .unwrap_or_else(|_| default.into());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_writer(std::io::stderr)
+    let filter = EnvFilter::try_from_env("APPLIANCE_LOG").unwrap_or_else(|_| default.into());
+    tracing_subscriber::registry()
+        .with(
+            fmt::layer()
+                .with_target(false)
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_writer(std::io::stderr)
+                .with_filter(filter),
+        )
+        .with(
+            fmt::layer()
+                .with_target(false)
+                .with_ansi(false)
+                .with_writer(logfile::LogFile)
+                .with_filter(LevelFilter::DEBUG),
+        )
         .init();
 }
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
-    let project = project::Project::discover()?;
+    let session = stages::session::Session::new(project::Project::discover()?);
+    let project = &session.project;
     match command {
         Command::Setup => {
-            let toolchain = stages::setup::run(&project)?;
+            let toolchain = session.toolchain()?;
             tracing::info!(
                 "setup: ready; kernel source {}",
                 toolchain.kernel_source.display()
             );
         }
         Command::Image(args) => {
-            stages::image::build(&project, &image_request(&project, &args.image, args.ipe))?;
+            let request = args.image.request(&project.root, args.ipe)?;
+            stages::image::build(&session, &request)?;
         }
-        Command::RunQemu(args) => run_qemu::run(&project, &args)?,
-        Command::Test(args) => return suite::run(&project, &args),
-        Command::Kunit(args) => return suite::run_kunit_only(&project, &args),
-        Command::Lock(args) => lock(&project, &args)?,
+        Command::RunQemu(args) => cmd::run_qemu::run(project, &args)?,
+        Command::Test(args) => return suite::run(&session, &args),
+        Command::Kunit(args) => return suite::run_kunit_only(&session, &args),
+        Command::Repro(args) => return cmd::repro::run(&session, &args),
+        Command::Lock(args) => lock(project, &args)?,
         Command::Policy(args) => cmd::policy::run(&args)?,
         Command::Keys(args) => cmd::keys::run(&args)?,
-        Command::Sign(args) => cmd::sign::run(&args)?,
+        Command::Sign(args) => cmd::sign::run(&args, &project.root)?,
         Command::Verity(args) => cmd::verity::run(&args)?,
         Command::Fsverity(args) => cmd::fsverity::run(&args)?,
         Command::Bench(flags::BenchCommand::Verity(args)) => cmd::bench_verity::run(&args)?,
-        Command::Bench(flags::BenchCommand::Exec(args)) => cmd::bench_exec::run(&project, &args)?,
+        Command::Bench(flags::BenchCommand::Exec(args)) => cmd::bench_exec::run(&session, &args)?,
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn image_request(
-    project: &project::Project,
-    args: &flags::ImageArgs,
-    ipe: flags::Ipe,
-) -> stages::image::ImageRequest {
-    stages::image::ImageRequest {
-        layers: args.layers.names.clone(),
-        name: args.name.clone(),
-        source_date_epoch: args.source_date_epoch,
-        ipe,
-        signer: match (&args.signing_cert, &args.external_signer) {
-            (Some(cert), Some(command)) => stages::sign::SignerChoice::External {
-                cert: cert.clone(),
-                command: command.clone(),
-            },
-            _ => stages::sign::SignerChoice::DevKeys(project.root.join(&args.keys)),
-        },
-        policy_version: args.policy_version.clone(),
-    }
 }
 
 fn lock(project: &project::Project, args: &flags::LockArgs) -> anyhow::Result<()> {

@@ -39,8 +39,18 @@ impl Project {
         self.root.join("layers")
     }
 
-    /// Build outputs of this checkout, under `target/` like every cargo output.
+    /// An image's shipped folder, under `target/` like every cargo output.
     pub fn output_dir(&self, image: &str) -> PathBuf {
-        self.root.join("target").join("appliance").join(image)
+        self.root.join("target/appliance").join(image)
+    }
+
+    /// An image's intermediates and cache stamps; its build log is `<work dir>.log`.
+    pub fn work_dir(&self, image: &str) -> PathBuf {
+        self.root.join("target/appliance-work").join(image)
+    }
+
+    /// What tests of an image write: tampered copies, test policies, transcripts.
+    pub fn test_dir(&self, image: &str) -> PathBuf {
+        self.root.join("target/appliance-tests").join(image)
     }
 }

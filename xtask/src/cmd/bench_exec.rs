@@ -9,10 +9,14 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use crate::flags::{ImageArgs, Ipe};
-use crate::project::Project;
-use crate::run_qemu;
+use ipe_lsm::Version;
+use ipe_lsm::host::PolicyText;
+
+use crate::args::ImageArgs;
+use crate::guests;
 use crate::stages::image::{self, BootSpec};
+use crate::stages::layer_stack::Ipe;
+use crate::stages::session::Session;
 
 #[derive(Debug, Args)]
 pub struct BenchExecArgs {
@@ -34,7 +38,11 @@ pub struct BenchExecArgs {
 /// that large cannot be loaded: the kernel's ASN.1 decoder takes at most 64 KiB. Its version is
 /// above the appliance's, so the init cannot activate the signed one over it.
 const LARGE_POLICY: &str = "bench-large";
-const LARGE_POLICY_VERSION: &str = "65535.0.0";
+const LARGE_POLICY_VERSION: Version = Version {
+    major: 65535,
+    minor: 0,
+    revision: 0,
+};
 
 /// One kernel to measure.
 struct Contender {
@@ -53,7 +61,7 @@ impl Contender {
     }
 }
 
-pub fn run(project: &Project, args: &BenchExecArgs) -> Result<()> {
+pub fn run(session: &Session, args: &BenchExecArgs) -> Result<()> {
     let mut small = Vec::new();
     let mut large = Vec::new();
     for ipe in [Ipe::Upstream, Ipe::Rust] {
@@ -62,37 +70,32 @@ pub fn run(project: &Project, args: &BenchExecArgs) -> Result<()> {
             Ipe::Rust => "Rust IPE",
             Ipe::Upstream => "upstream IPE",
         };
-        let request = crate::image_request(
-            project,
-            &ImageArgs {
-                name,
-                ..args.image.clone()
-            },
-            ipe,
-        );
-        let spec = image::build(project, &request)?;
-        let shipped = std::fs::read_to_string(spec.disk.with_file_name("policy.pol"))?;
-        let policy = large_policy(&shipped, args.rules);
-        ipe_lsm::host::check(policy.as_bytes())
-            .map_err(|diagnostic| anyhow::anyhow!("the large policy is invalid: {diagnostic}"))?;
+        let request = ImageArgs {
+            name,
+            ..args.image.clone()
+        }
+        .request(&session.project.root, ipe)?;
+        let built = image::build(session, &request)?;
+        let spec = &built.boot;
         tracing::info!(
             "bench exec: the {who} kernel with the {}-rule boot policy",
             args.rules
         );
-        let kernel = image::kernel_with_boot_policy(project, &request, policy)?;
+        let kernel =
+            built.kernel_with_boot_policy(session, &large_policy(&built.policy, args.rules))?;
         if ipe == Ipe::Upstream {
             small.push(contender(
                 "no IPE (lsm=capability)".to_owned(),
-                &spec,
+                spec,
                 "lsm=capability",
                 "",
             ));
         }
         small.push(contender(
             format!("{who}, appliance policy"),
-            &spec,
+            spec,
             "",
-            &spec.policy_name,
+            built.policy.name(),
         ));
         large.push(contender(
             format!("{who}, {}-rule policy", args.rules),
@@ -105,7 +108,7 @@ pub fn run(project: &Project, args: &BenchExecArgs) -> Result<()> {
         ));
     }
     let mut contenders: Vec<Contender> = small.into_iter().chain(large).collect();
-    let accel = run_qemu::choose_accel(project, &contenders[0].spec);
+    let accel = guests::choose_accel(&session.project.cache, &contenders[0].spec);
     for round in 1..=args.rounds {
         for contender in &mut contenders {
             tracing::info!(
@@ -172,10 +175,10 @@ fn print_ratios(contenders: &[Contender]) {
 
 /// Boots the contender, checks which policy is active, and times the exec loop.
 fn measure(contender: &Contender, accel: appliance_qemu::Accel, execs: u32) -> Result<f64> {
-    let mut machine = run_qemu::machine(&contender.spec, accel);
+    let mut machine = guests::machine(&contender.spec, accel);
     machine.cmdline = format!("{} {}", machine.cmdline, contender.extra_cmdline);
     let timeout = Duration::from_secs(120);
-    let mut guest = run_qemu::boot_to_shell(&machine, timeout)?;
+    let mut guest = guests::boot_to_shell(&machine, timeout)?;
     let active = guest.run(
         "for p in /sys/kernel/security/ipe/policies/*; do \
          [ \"$(cat $p/active)\" = 1 ] && cat $p/name; done 2>/dev/null; true",
@@ -209,26 +212,13 @@ fn measure(contender: &Contender, accel: appliance_qemu::Accel, execs: u32) -> R
 
 /// The shipped policy's rules after `rules` digest rules that match nothing, under the large
 /// policy's name and version.
-fn large_policy(shipped: &str, rules: u32) -> String {
-    let (defaults, rest): (Vec<&str>, Vec<&str>) = shipped
-        .lines()
-        .skip(1)
-        .partition(|line| line.starts_with("DEFAULT"));
-    let mut text = format!("policy_name={LARGE_POLICY} policy_version={LARGE_POLICY_VERSION}\n");
-    for line in defaults {
-        text.push_str(line);
-        text.push('\n');
-    }
-    for i in 0..rules {
-        text.push_str(&format!(
-            "op=EXECUTE dmverity_roothash=sha256:{i:064x} action=ALLOW\n"
-        ));
-    }
-    for line in rest {
-        text.push_str(line);
-        text.push('\n');
-    }
-    text
+fn large_policy(shipped: &PolicyText, rules: u32) -> PolicyText {
+    shipped
+        .renamed(LARGE_POLICY, LARGE_POLICY_VERSION)
+        .with_rules_first(
+            (0..rules)
+                .map(|i| format!("op=EXECUTE dmverity_roothash=sha256:{i:064x} action=ALLOW")),
+        )
 }
 
 #[cfg(test)]
@@ -237,8 +227,11 @@ mod tests {
 
     #[test]
     fn the_large_policy_puts_its_digest_rules_first() {
-        let shipped = "policy_name=fw policy_version=0.1.0\nDEFAULT action=DENY\n# root\nop=EXECUTE dmverity_roothash=sha256:aa action=ALLOW\n";
-        let text = large_policy(shipped, 2);
+        let mut shipped = PolicyText::new("fw", "0.1.0".parse().unwrap(), ipe_lsm::Action::Deny);
+        shipped
+            .comment("root")
+            .rule("op=EXECUTE dmverity_roothash=sha256:aa action=ALLOW");
+        let text = large_policy(&shipped, 2).render_checked().unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "policy_name=bench-large policy_version=65535.0.0");
         assert_eq!(lines[1], "DEFAULT action=DENY");

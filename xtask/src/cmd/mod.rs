@@ -1,9 +1,12 @@
-//! Subcommands that wrap one library crate each, with their own argument types.
+//! Subcommands with their own argument types: most wrap one library crate each; `run_qemu`
+//! and `repro` drive built images.
 
 pub mod bench_exec;
 pub mod bench_verity;
 pub mod fsverity;
 pub mod keys;
 pub mod policy;
+pub mod repro;
+pub mod run_qemu;
 pub mod sign;
 pub mod verity;

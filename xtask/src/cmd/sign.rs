@@ -1,22 +1,22 @@
 //! `cargo xtask sign`: sign an IPE policy or an fs-verity digest by hand, with
 //! the development key, an external signer (HSM) or a signature made offline.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use clap::{ArgGroup, Args, Subcommand};
-use signing::{
-    Certificate, ExternalSigner, FsVerityDigest, LocalSigner, SignatureFile, Signer, keystore,
-};
+use clap::{Args, Subcommand};
+use signing::FsVerityDigest;
 
-use super::keys::default_keys_dir;
+use crate::args::SignerArgs;
+use crate::stages::sign::{self, Keys, SignerChoice};
 
 /// Sign IPE policies and fs-verity digests.
 #[derive(Debug, Args)]
 #[command(
     long_about = "Sign IPE policies and fs-verity digests for the kernel.\n\n\
     The signature comes from one of three places:\n\n\
-    Development key (default): keys/ as made by `cargo xtask keys generate`, or --keys DIR.\n\n\
+    Development key (default): keys/ as made by `cargo xtask keys generate`, or --keys DIR \
+    (relative to the workspace).\n\n\
     External signer: --cert CERT --external-signer CMD. CMD runs under `sh -c`, gets the exact \
     bytes to sign on stdin, and must print the raw RSASSA-PKCS1-v1_5 SHA-256 signature on stdout \
     and exit 0; its stderr is shown. The private key never touches this machine. Examples:\n  \
@@ -26,7 +26,9 @@ use super::keys::default_keys_dir;
     policy, the policy file itself; for fs-verity, the output of `sign fsverity-tbs`), e.g. \
     `openssl dgst -sha256 -sign KEY -out SIG FILE`; then run the same command with \
     --signature SIG to assemble the PKCS#7.\n\n\
-    Every signature is verified against the certificate before anything is written."
+    Every signature is verified against the certificate before anything is written, and a \
+    policy is first parsed exactly as the kernel parses it: one the kernel would refuse, or one \
+    whose PKCS#7 exceeds the kernel's 64 KiB limit, is never signed."
 )]
 pub struct SignArgs {
     #[command(subcommand)]
@@ -85,47 +87,21 @@ pub enum SignCommand {
     },
 }
 
-/// Where signatures come from. Reusable: `#[command(flatten)]` it into any command that signs.
-#[derive(Debug, Args)]
-#[command(group(ArgGroup::new("remote").args(["external_signer", "signature"])))]
-pub struct SignerArgs {
-    /// Development keys directory, used unless --cert is given [default: <workspace>/keys]
-    #[arg(long, value_name = "DIR", conflicts_with = "cert")]
-    pub keys: Option<PathBuf>,
-
-    /// Certificate (PEM or DER) of the key used by --external-signer or --signature
-    #[arg(long, value_name = "FILE", requires = "remote")]
-    pub cert: Option<PathBuf>,
-
-    /// Shell command that reads the bytes to sign on stdin and prints the raw RSA signature
-    #[arg(long, value_name = "CMD", requires = "cert")]
-    pub external_signer: Option<String>,
-
-    /// Raw RSA signature made offline over the bytes to sign (two-step signing)
-    #[arg(long, value_name = "FILE", requires = "cert")]
-    pub signature: Option<PathBuf>,
-}
-
-impl SignerArgs {
-    /// The configured signer and the certificate its signatures must verify with.
-    pub fn resolve(&self) -> Result<(Box<dyn Signer>, Certificate)> {
-        let Some(cert_path) = &self.cert else {
-            let dir = self.keys.clone().unwrap_or_else(default_keys_dir);
-            let keys = keystore::load(&dir)?;
-            return Ok((Box::new(LocalSigner::new(keys.pair.key)), keys.pair.cert));
-        };
-        let cert = signing::cert::load_certificate(cert_path)?;
-        let signer: Box<dyn Signer> = match (&self.external_signer, &self.signature) {
-            (Some(command), _) => Box::new(ExternalSigner::shell(command)),
-            (None, Some(path)) => Box::new(SignatureFile::read(path)?),
-            // clap's `requires = "remote"` on --cert rules this out.
-            (None, None) => anyhow::bail!("--cert needs --external-signer or --signature"),
-        };
-        Ok((signer, cert))
+/// The configured signer's keys; development keys must exist already (`keys generate`).
+fn keys(signer: &SignerArgs, workspace: &Path) -> Result<Keys> {
+    let choice = signer.choice(workspace);
+    if let SignerChoice::DevKeys(dir) = &choice {
+        signing::keystore::load(dir).with_context(|| {
+            format!(
+                "no signing keys in {}: create them with `cargo xtask keys generate`",
+                dir.display()
+            )
+        })?;
     }
+    sign::load(&choice)
 }
 
-pub fn run(args: &SignArgs) -> Result<()> {
+pub fn run(args: &SignArgs, workspace: &Path) -> Result<()> {
     match &args.command {
         SignCommand::Policy {
             input,
@@ -134,13 +110,15 @@ pub fn run(args: &SignArgs) -> Result<()> {
         } => {
             let policy =
                 std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
-            let (signer, cert) = signer.resolve()?;
-            let signed = signing::sign_attached(&policy, signer.as_ref(), &cert)?;
-            signing::write_file(output, &signed, 0o644)?;
+            let keys = keys(signer, workspace)?;
+            let signed = keys
+                .sign_policy(&policy)
+                .with_context(|| format!("signing {}", input.display()))?;
+            crate::cache::write_atomic(output, &signed)?;
             eprintln!(
                 "signed {} with {} -> {}",
                 input.display(),
-                signer.describe(),
+                keys.describe(),
                 output.display()
             );
         }
@@ -149,17 +127,17 @@ pub fn run(args: &SignArgs) -> Result<()> {
             output,
             signer,
         } => {
-            let (signer, cert) = signer.resolve()?;
-            let signature = signing::sign_fsverity_digest(digest, signer.as_ref(), &cert)?;
-            signing::write_file(output, &signature, 0o644)?;
+            let keys = keys(signer, workspace)?;
+            let signature = keys.sign_fsverity_digest(digest)?;
+            crate::cache::write_atomic(output, &signature)?;
             eprintln!(
                 "signed {digest} with {} -> {}",
-                signer.describe(),
+                keys.describe(),
                 output.display()
             );
         }
         SignCommand::FsverityTbs { digest, output } => {
-            signing::write_file(output, &digest.formatted(), 0o644)?;
+            crate::cache::write_atomic(output, &digest.formatted())?;
             eprintln!(
                 "wrote the bytes to sign for {digest} to {}",
                 output.display()
@@ -172,7 +150,7 @@ pub fn run(args: &SignArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::{CommandFactory, Parser};
+    use clap::Parser;
 
     #[derive(Parser)]
     struct Cli {
@@ -182,11 +160,6 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("sign").chain(args.iter().copied()))
-    }
-
-    #[test]
-    fn cli_is_consistent() {
-        Cli::command().debug_assert();
     }
 
     #[test]

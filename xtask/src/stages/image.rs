@@ -1,51 +1,56 @@
-//! Stage `image`: runs the stages in order and writes the appliance into the output folder.
+//! Stage `image`: the orchestrator. Runs the stages in order and returns the appliance as a
+//! value ([`Image`]), after publishing its deliverables into `target/appliance/<name>/`.
 //!
-//! setup → layers → packages + binaries → rootfs → verity → policy → kernel → outputs
+//! layers → packages + binaries → sealed → rootfs → verity → policy → sign → disk → kernel →
+//! outputs
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use ipe_lsm::host::PolicyText;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{disk, ipe_rust, kernel, policy, rootfs, sealed, setup, sign, verity};
+use super::kernel::{self, BuiltIn, Flavour};
+use super::kernel_inputs::kernel_inputs;
+use super::layer_stack::{Ipe, Layers};
+use super::outputs::{Deliverable, publish};
+use super::record::{self, BUILD_RECORD};
+use super::sealed::{self, SealedOutput};
+use super::session::Session;
+use super::sign::{Keys, SignerChoice};
+use super::verity::VerityOutput;
+use super::{binaries, disk, policy, rootfs, setup, verity};
 use crate::cache;
-use crate::exec::Tool;
 use crate::layers;
 use crate::project::Project;
 
 /// What to build.
+#[derive(Debug, Clone)]
 pub struct ImageRequest {
     /// Layer names in order; later layers override earlier ones.
     pub layers: Vec<String>,
-    /// The output folder's name under `target/appliance/`.
+    /// The output folder's name under `target/appliance/`: a plain name.
     pub name: String,
     pub source_date_epoch: u64,
     /// Which IPE the kernel gets; `Rust` appends the `ipe-rust` layer.
-    pub ipe: crate::flags::Ipe,
-    pub signer: sign::SignerChoice,
+    pub ipe: Ipe,
+    pub signer: SignerChoice,
     /// Overrides the version in `policies/releases.toml`.
     pub policy_version: Option<String>,
 }
 
-/// Everything needed to boot the appliance, written as `boot.json` in the output folder.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What to boot: the kernel, the disks in the order the guest sees them, the command line.
+#[derive(Debug, Clone)]
 pub struct BootSpec {
     pub kernel: PathBuf,
     pub disk: PathBuf,
     /// The sealed partition (ext4 with fs-verity), attached second, when a layer seals binaries.
-    #[serde(default)]
     pub sealed_disk: Option<PathBuf>,
     pub cmdline: String,
-    pub policy_name: String,
-    pub policy_version: String,
-    pub boot_policy_name: String,
-    pub root_hash: String,
-    /// The uncompressed kernel in the cache.
-    pub vmlinux: PathBuf,
-    /// The private signing key, which must appear in no output.
-    pub private_key: Option<PathBuf>,
 }
 
 impl BootSpec {
@@ -62,130 +67,175 @@ impl BootSpec {
     }
 }
 
+/// `boot.json`: the boot spec with file names relative to the output folder, so that the
+/// folder can be moved and two checkouts ship the same bytes.
+#[derive(Serialize, Deserialize)]
+struct BootFile {
+    kernel: String,
+    disk: String,
+    sealed_disk: Option<String>,
+    cmdline: String,
+}
+
 pub const BOOT_SPEC: &str = "boot.json";
 /// The guest's name for the sealed partition: the second disk.
 const SEALED_DEVICE: &str = "/dev/vdb";
-/// The build record inside the image; also what the tamper test corrupts.
-pub const BUILD_RECORD: &str = "/etc/appliance/build.json";
-const STATIC_TARGET: &str = "x86_64-unknown-linux-gnu";
 
-pub fn build(project: &Project, request: &ImageRequest) -> Result<BootSpec> {
-    let out_dir = project.output_dir(&request.name);
-    fs::create_dir_all(&out_dir)?;
-    let toolchain = setup::run(project)?;
+/// A built appliance, as a value: tests and benchmarks derive their variants from it.
+pub struct Image {
+    pub request: ImageRequest,
+    /// The shipped folder: deliverables, the manifest and the build record only.
+    pub out_dir: PathBuf,
+    /// Where tests of this image put their by-products.
+    pub test_dir: PathBuf,
+    pub boot: BootSpec,
+    /// The signed policy the init activates, and the boot policy compiled into the kernel.
+    pub policy: PolicyText,
+    pub boot_policy: PolicyText,
+    pub keys: Rc<Keys>,
+    pub layers: Rc<Layers>,
+    pub verity: VerityOutput,
+    pub sealed: Option<SealedOutput>,
+    /// `/etc/appliance/build.json` as shipped in the rootfs.
+    pub build_record: String,
+    /// The uncompressed kernel in the cache, for checks that must see inside it.
+    pub vmlinux: PathBuf,
+}
 
-    let (loaded, resolved) = resolve_layers(project, &request.layers, request.ipe)?;
+impl Image {
+    /// This image's kernel relinked with another boot policy, cached beside its own.
+    pub fn kernel_with_boot_policy(
+        &self,
+        session: &Session,
+        policy: &PolicyText,
+    ) -> Result<PathBuf> {
+        let boot_policy = policy
+            .render_checked()
+            .map_err(|diagnostic| anyhow::anyhow!("the boot policy is invalid: {diagnostic}"))?;
+        let inputs = kernel_inputs(
+            &session.project.root,
+            session.toolchain()?,
+            &self.layers.resolved,
+            Vec::new(),
+            Flavour::Appliance(BuiltIn {
+                boot_policy,
+                trusted_certs: self.keys.cert_pem.clone(),
+            }),
+            self.request.source_date_epoch,
+        )?;
+        Ok(kernel::build(&session.project.cache, &inputs)?.bzimage)
+    }
+}
+
+/// `--name` is a folder name under `target/appliance/`, never a path.
+pub fn check_name(name: &str) -> Result<()> {
+    let plain = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !plain {
+        bail!(
+            "image name {name:?} is not a plain name: use 1 to 64 letters, digits, `.`, `_` or \
+             `-`, not starting with `.` (it names the folder target/appliance/<name>/)"
+        );
+    }
+    Ok(())
+}
+
+pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
+    check_name(&request.name)?;
+    let project = &session.project;
+    let work_dir = project.work_dir(&request.name);
+    fs::create_dir_all(&work_dir)?;
+    let _lock = lock_work_dir(&work_dir)?;
+    let _log = crate::logfile::capture(&work_dir.with_extension("log"))?;
+    remove_leftovers(&work_dir)?;
+    let mut timings = Timings::default();
+
+    let toolchain = timings.time("setup", || session.toolchain())?;
+    let layers = timings.time("layers", || session.layers(&request.layers, request.ipe))?;
+    let resolved = &layers.resolved;
     tracing::info!("layers: {}", resolved.names.join(" → "));
 
-    let mut debs = Vec::new();
-    let mut packages = Vec::new();
-    for name in &resolved.debian_packages {
-        let pin = project
-            .lock
-            .get(name)
-            .context("resolved a package that is not pinned")?;
-        debs.push(setup::fetch_deb(&project.cache, pin)?);
-        packages.push(pin.clone());
-    }
-    let binaries = build_binaries(project, &resolved)?;
-
-    let layer_hashes: Vec<_> = loaded
-        .iter()
-        .map(|layer| json!({"name": layer.name, "description": layer.manifest.description, "sha256": cache::sha256_hex(layer.manifest_text.as_bytes())}))
-        .collect();
-    let mut binary_hashes = Vec::new();
-    for (install, path) in &binaries {
-        binary_hashes.push(json!({"path": install, "sha256": cache::sha256_file(path)?}));
-    }
-    let record = json!({"layers": layer_hashes, "packages": packages_json(&packages), "binaries": binary_hashes});
-    let record_text = serde_json::to_string_pretty(&record)? + "\n";
-    cache::write_if_changed(&out_dir.join("build.json"), record_text.as_bytes())?;
+    let (debs, packages) = timings.time("packages", || fetch_packages(project, resolved))?;
+    let binaries = timings.time("binaries", || {
+        binaries::build_layer_binaries(project, resolved)
+    })?;
+    let record = record::build_record(&layers.loaded, &packages, &binaries)?;
 
     let (sealed_binaries, rootfs_binaries): (Vec<_>, Vec<_>) = binaries
         .iter()
         .cloned()
         .partition(|(install, _)| resolved.binaries[install].sealed);
-    let sealed = if sealed_binaries.is_empty() {
-        None
-    } else {
-        Some(sealed::build(
-            &sealed::SealedInputs {
-                binaries: sealed_binaries,
-                source_date_epoch: request.source_date_epoch,
-            },
-            &out_dir,
-        )?)
-    };
+    let sealed = timings.time("sealed", || {
+        if sealed_binaries.is_empty() {
+            return Ok(None);
+        }
+        let inputs = sealed::SealedInputs {
+            binaries: sealed_binaries,
+            source_date_epoch: request.source_date_epoch,
+        };
+        sealed::build(&inputs, &work_dir).map(Some)
+    })?;
     let sealed_files = sealed.as_ref().map_or(&[][..], |s| &s.files[..]);
 
-    let rootfs = rootfs::build(
-        &rootfs::RootfsInputs {
+    let rootfs = timings.time("rootfs", || {
+        let inputs = rootfs::RootfsInputs {
             debs,
             overlays: resolved.overlays.clone(),
             binaries: rootfs_binaries,
-            generated: vec![(BUILD_RECORD.to_owned(), record_text.clone().into_bytes())],
+            generated: vec![(BUILD_RECORD.to_owned(), record.text.clone().into_bytes())],
             source_date_epoch: request.source_date_epoch,
-        },
-        &out_dir,
-    )?;
-    let verity = verity::format_cached(
-        &rootfs.image,
-        &rootfs.key,
-        &out_dir.join("rootfs.verity.img"),
-    )?;
+        };
+        rootfs::build(&inputs, &work_dir)
+    })?;
+    let verity = timings.time("verity", || {
+        verity::build(&rootfs.image, &rootfs.key, &work_dir)
+    })?;
 
-    let policy_name = resolved
-        .policy_name
-        .clone()
-        .unwrap_or_else(|| "appliance".to_owned());
-    let releases_path = project.root.join("policies/releases.toml");
-    let releases = fs::read_to_string(&releases_path)
-        .with_context(|| format!("reading {}", releases_path.display()))?;
-    let policy_version =
-        policy::release_version(&releases, &policy_name, request.policy_version.as_deref())
+    let policy = timings.time("policy", || {
+        let name = resolved.policy_name.as_deref().unwrap_or("appliance");
+        let releases_path = project.root.join("policies/releases.toml");
+        let releases = fs::read_to_string(&releases_path)
+            .with_context(|| format!("reading {}", releases_path.display()))?;
+        let version = policy::release_version(&releases, name, request.policy_version.as_deref())
             .map_err(anyhow::Error::msg)?;
-    let policy_inputs = policy::PolicyInputs {
-        name: &policy_name,
-        version: &policy_version,
-        rootfs_root_hash: &verity.root_hash,
-        sealed: sealed_files,
-        layer_rules: &resolved.policy_rules,
-    };
-    let policy_text = policy::generate_checked(&policy_inputs)?;
+        policy::generate_checked(&policy::PolicyInputs {
+            name,
+            version,
+            rootfs_root_hash: &verity.root_hash(),
+            sealed: sealed_files,
+            layer_rules: &resolved.policy_rules,
+        })
+    })?;
     // Compiled in: the same rules under another name and the lowest version, enforcing from the
     // first process until the init activates the signed policy.
-    let boot_policy_name = format!("{policy_name}{}", policy::BOOT_POLICY_SUFFIX);
-    let boot_policy_text = policy::generate_checked(&policy::PolicyInputs {
-        name: &boot_policy_name,
-        version: policy::BOOT_POLICY_VERSION,
-        ..policy_inputs
+    let boot_policy = policy::boot_policy(&policy);
+    let policy_text = policy.render();
+
+    let keys = timings.time("keys", || session.keys(&request.signer))?;
+    let signed_policy = timings.time("sign", || keys.sign_policy(policy_text.as_bytes()))?;
+    let disk_path = work_dir.join("disk.img");
+    let slot = timings.time("disk", || {
+        disk::assemble(&verity.disk, &signed_policy, &disk_path)
     })?;
-    cache::write_if_changed(&out_dir.join("policy.pol"), policy_text.as_bytes())?;
 
-    let keys = sign::load(&request.signer)?;
-    let signed_policy = keys.sign_policy(&policy_text)?;
-    cache::write_if_changed(&out_dir.join("policy.p7s"), &signed_policy)?;
-    let disk_path = out_dir.join("disk.img");
-    let slot = disk::assemble(&verity.disk, &signed_policy, &disk_path)?;
-
-    let kernel = kernel::build(
-        &project.cache,
-        &kernel_inputs(
-            project,
-            &toolchain,
-            &resolved,
+    let kernel = timings.time("kernel", || {
+        let inputs = kernel_inputs(
+            &project.root,
+            toolchain,
+            resolved,
             Vec::new(),
-            kernel::Flavour::Appliance(kernel::BuiltIn {
-                boot_policy: boot_policy_text,
+            Flavour::Appliance(BuiltIn {
+                boot_policy: boot_policy.render(),
                 trusted_certs: keys.cert_pem.clone(),
             }),
             request.source_date_epoch,
-        )?,
-    )?;
-    let bzimage = out_dir.join("bzImage");
-    if cache::sha256_file(&bzimage).ok() != Some(cache::sha256_file(&kernel.bzimage)?) {
-        cache::write_atomic(&bzimage, &fs::read(&kernel.bzimage)?)?;
-    }
+        )?;
+        kernel::build(&project.cache, &inputs)
+    })?;
 
     let mut cmdline = resolved.kernel_cmdline.clone();
     cmdline.extend([
@@ -194,7 +244,7 @@ pub fn build(project: &Project, request: &ImageRequest) -> Result<BootSpec> {
         "rootfstype=erofs".to_owned(),
         "dm-mod.waitfor=/dev/vda".to_owned(),
         format!("dm-mod.create=\"{}\"", verity.dm_table("/dev/vda")),
-        slot.cmdline_arg(&policy_name, "/dev/vda"),
+        slot.cmdline_arg(policy.name(), "/dev/vda"),
         "init=/sbin/init".to_owned(),
         "panic=-1".to_owned(),
     ]);
@@ -205,196 +255,153 @@ pub fn build(project: &Project, request: &ImageRequest) -> Result<BootSpec> {
             layers::SEALED_MOUNT
         ));
     }
-    let spec = BootSpec {
-        kernel: bzimage,
-        disk: disk_path,
-        sealed_disk: sealed.as_ref().map(|s| s.image.clone()),
-        cmdline: cmdline.join(" "),
-        policy_name,
-        policy_version,
-        boot_policy_name,
-        root_hash: verity.root_hash.clone(),
-        private_key: keys.private_key.clone(),
-        vmlinux: kernel.vmlinux.clone(),
-    };
-    let manifest = json!({
-        "layers": record["layers"],
-        "packages": record["packages"],
-        "binaries": record["binaries"],
-        "kernel": {
-            "version": toolchain.kernel_version,
-            "key": kernel.key,
-            "config_sha256": cache::sha256_file(&kernel.config)?,
-            "bzimage_sha256": cache::sha256_file(&spec.kernel)?,
-        },
-        "rootfs": {"erofs_sha256": cache::sha256_file(&rootfs.image)?, "key": rootfs.key},
-        "verity": verity,
-        "sealed": match &sealed {
-            Some(s) => json!({"image_sha256": cache::sha256_file(&s.image)?, "files": s.files}),
-            None => serde_json::Value::Null,
-        },
-        "policy": {"name": spec.policy_name, "version": spec.policy_version, "sha256": cache::sha256_hex(policy_text.as_bytes())},
-        "cmdline": spec.cmdline,
-        "source_date_epoch": request.source_date_epoch,
-    });
-    cache::write_if_changed(
-        &out_dir.join("manifest.json"),
-        (serde_json::to_string_pretty(&manifest)? + "\n").as_bytes(),
-    )?;
-    cache::write_if_changed(
-        &out_dir.join("cmdline.txt"),
-        (spec.cmdline.clone() + "\n").as_bytes(),
-    )?;
-    cache::write_if_changed(
-        &out_dir.join(BOOT_SPEC),
-        serde_json::to_string_pretty(&spec)?.as_bytes(),
-    )?;
+    let cmdline = cmdline.join(" ");
+
+    let out_dir = project.output_dir(&request.name);
+    timings.time("outputs", || {
+        let manifest = record::manifest(
+            &record,
+            vec![
+                (
+                    "kernel",
+                    json!({
+                        "version": toolchain.kernel_version,
+                        "key": kernel.key,
+                        "config_sha256": cache::sha256_file(&kernel.config)?,
+                        "bzimage_sha256": cache::sha256_file(&kernel.bzimage)?,
+                    }),
+                ),
+                (
+                    "rootfs",
+                    json!({"erofs_sha256": cache::sha256_file(&rootfs.image)?, "key": rootfs.key}),
+                ),
+                ("verity", verity.summary()),
+                (
+                    "sealed",
+                    match &sealed {
+                        Some(s) => {
+                            json!({"image_sha256": cache::sha256_file(&s.image)?, "files": s.files})
+                        }
+                        None => serde_json::Value::Null,
+                    },
+                ),
+                (
+                    "policy",
+                    json!({
+                        "name": policy.name(),
+                        "version": policy.version().to_string(),
+                        "sha256": cache::sha256_hex(policy_text.as_bytes()),
+                        "signed_sha256": cache::sha256_hex(&signed_policy),
+                    }),
+                ),
+                ("cmdline", json!(cmdline)),
+                ("source_date_epoch", json!(request.source_date_epoch)),
+            ],
+        )?;
+        let boot_file = BootFile {
+            kernel: "bzImage".to_owned(),
+            disk: "disk.img".to_owned(),
+            sealed_disk: sealed.as_ref().map(|_| "sealed.img".to_owned()),
+            cmdline: cmdline.clone(),
+        };
+        let mut files = vec![
+            ("bzImage", Deliverable::File(kernel.bzimage.clone())),
+            ("disk.img", Deliverable::File(disk_path.clone())),
+            (
+                "policy.pol",
+                Deliverable::Bytes(policy_text.clone().into_bytes()),
+            ),
+            ("policy.p7s", Deliverable::Bytes(signed_policy.clone())),
+            (
+                "cmdline.txt",
+                Deliverable::Bytes(format!("{cmdline}\n").into_bytes()),
+            ),
+            ("manifest.json", Deliverable::Bytes(manifest.into_bytes())),
+            (
+                "build.json",
+                Deliverable::Bytes(record.text.clone().into_bytes()),
+            ),
+            (
+                BOOT_SPEC,
+                Deliverable::Bytes((serde_json::to_string_pretty(&boot_file)? + "\n").into_bytes()),
+            ),
+        ];
+        if let Some(sealed) = &sealed {
+            files.push(("sealed.img", Deliverable::File(sealed.image.clone())));
+        }
+        publish(&out_dir, files)
+    })?;
+    let boot = load_boot_spec(&out_dir)?;
+    timings.report();
     tracing::info!(
         "image: {} (root hash {})",
         out_dir.display(),
-        &spec.root_hash[..16]
+        &verity.root_hash()[..16]
     );
-    Ok(spec)
-}
-
-/// The request's appliance kernel with another boot policy built in, for measurements: it is
-/// cached beside the image's own.
-pub fn kernel_with_boot_policy(
-    project: &Project,
-    request: &ImageRequest,
-    boot_policy: String,
-) -> Result<PathBuf> {
-    let toolchain = setup::run(project)?;
-    let (_, resolved) = resolve_layers(project, &request.layers, request.ipe)?;
-    let keys = sign::load(&request.signer)?;
-    let inputs = kernel_inputs(
-        project,
-        &toolchain,
-        &resolved,
-        Vec::new(),
-        kernel::Flavour::Appliance(kernel::BuiltIn {
-            boot_policy,
-            trusted_certs: keys.cert_pem.clone(),
-        }),
-        request.source_date_epoch,
-    )?;
-    Ok(kernel::build(&project.cache, &inputs)?.bzimage)
-}
-
-/// The named layers, loaded and resolved; `--ipe rust` appends the `ipe-rust` layer.
-pub fn resolve_layers(
-    project: &Project,
-    names: &[String],
-    ipe: crate::flags::Ipe,
-) -> Result<(Vec<layers::Layer>, layers::ResolvedLayers)> {
-    let mut layer_names = names.to_vec();
-    if ipe == crate::flags::Ipe::Rust && !layer_names.iter().any(|l| l == ipe_rust::LAYER) {
-        layer_names.push(ipe_rust::LAYER.to_owned());
-    }
-    let loaded = layer_names
-        .iter()
-        .map(|name| layers::load(&project.layers_dir(), name))
-        .collect::<Result<Vec<_>, _>>()?;
-    let resolved = layers::resolve(&loaded, &|name| project.lock.get(name).is_some())?;
-    Ok((loaded, resolved))
-}
-
-/// The kernel the resolved layers ask for: `kernel-config/*.config`, then the layers' fragments
-/// and `extra_fragments`; the layers' patches; the Rust IPE's sources when its layer is in.
-pub fn kernel_inputs<'a>(
-    project: &Project,
-    toolchain: &'a setup::Toolchain,
-    resolved: &layers::ResolvedLayers,
-    extra_fragments: Vec<PathBuf>,
-    flavour: kernel::Flavour,
-    source_date_epoch: u64,
-) -> Result<kernel::KernelInputs<'a>> {
-    let mut fragments = kernel_config_fragments(&project.root)?;
-    fragments.extend(resolved.kernel_fragments.iter().cloned());
-    fragments.extend(extra_fragments);
-    Ok(kernel::KernelInputs {
-        toolchain,
-        patches: resolved.kernel_patches.clone(),
-        fragments,
-        tree_files: if resolved.names.iter().any(|l| l == ipe_rust::LAYER) {
-            ipe_rust::tree_files(&project.root)?
-        } else {
-            Vec::new()
-        },
-        flavour,
-        source_date_epoch,
+    Ok(Image {
+        request: request.clone(),
+        test_dir: project.test_dir(&request.name),
+        out_dir,
+        boot,
+        policy,
+        boot_policy,
+        keys,
+        layers: layers.clone(),
+        verity,
+        sealed,
+        build_record: record.text,
+        vmlinux: kernel.vmlinux,
     })
 }
 
-fn packages_json(packages: &[crate::lockfile::PinnedPackage]) -> serde_json::Value {
-    packages
-        .iter()
-        .map(|p| json!({"name": p.name, "version": p.version, "sha256": p.sha256}))
-        .collect()
-}
-
-/// `kernel-config/*.config`, sorted by name.
-fn kernel_config_fragments(root: &Path) -> Result<Vec<PathBuf>> {
-    let dir = root.join("kernel-config");
-    let mut fragments: Vec<PathBuf> = fs::read_dir(&dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .flatten()
-        .map(|entry| entry.path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "config"))
-        .collect();
-    fragments.sort();
-    Ok(fragments)
-}
-
-/// Builds the layers' workspace binaries statically, so that the image needs no libc.
-fn build_binaries(
+/// The pinned .debs of the layers' packages, verified, and their pins.
+fn fetch_packages(
     project: &Project,
     resolved: &layers::ResolvedLayers,
-) -> Result<Vec<(String, PathBuf)>> {
-    if resolved.binaries.is_empty() {
-        return Ok(Vec::new());
+) -> Result<(Vec<PathBuf>, Vec<crate::lockfile::PinnedPackage>)> {
+    let mut debs = Vec::new();
+    let mut packages = Vec::new();
+    for name in &resolved.debian_packages {
+        let pin = project
+            .lock
+            .get(name)
+            .context("resolved a package that is not pinned")?;
+        debs.push(setup::fetch_deb(&project.cache, pin)?);
+        packages.push(pin.clone());
     }
-    let wanted: Vec<(&str, &str)> = resolved
-        .binaries
-        .values()
-        .map(|binary| (binary.package.as_str(), binary.bin.as_str()))
-        .collect();
-    let release = build_static(project, &wanted)?;
-    Ok(resolved
-        .binaries
-        .iter()
-        .map(|(install, binary)| (install.clone(), release.join(&binary.bin)))
-        .collect())
+    Ok((debs, packages))
 }
 
-/// Builds workspace binaries, `(package, bin)`, statically linked; returns the folder they are in.
-pub fn build_static(project: &Project, binaries: &[(&str, &str)]) -> Result<PathBuf> {
-    let mut cargo = Tool::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["build", "--quiet", "--release", "--target", STATIC_TARGET])
-        .current_dir(&project.root)
-        .env(
-            format!(
-                "CARGO_TARGET_{}_RUSTFLAGS",
-                STATIC_TARGET.to_uppercase().replace('-', "_")
-            ),
-            // The checkout's path is recorded in panic locations; map it away, so that every
-            // checkout builds the same bytes.
-            format!(
-                "-C target-feature=+crt-static --remap-path-prefix={}=/appliance",
-                project.root.display()
-            ),
+/// One build of an image name at a time: they share the work directory.
+fn lock_work_dir(work_dir: &Path) -> Result<fs::File> {
+    let path = work_dir.with_extension("lock");
+    let file = fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    if file.try_lock().is_err() {
+        tracing::info!(
+            "waiting for another build of this image ({})",
+            path.display()
         );
-    for (package, bin) in binaries {
-        cargo = cargo.args(["--package", package, "--bin", bin]);
+        file.lock()
+            .with_context(|| format!("locking {}", path.display()))?;
     }
-    let names: Vec<&str> = binaries.iter().map(|(_, bin)| *bin).collect();
-    tracing::info!("binaries: building {}", names.join(" "));
-    cargo.run()?;
-    Ok(project
-        .root
-        .join("target")
-        .join(STATIC_TARGET)
-        .join("release"))
+    Ok(file)
+}
+
+/// Temporary files and folders of a build that was killed: never read, only in the way.
+fn remove_leftovers(work_dir: &Path) -> Result<()> {
+    for entry in fs::read_dir(work_dir)?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.contains(".tmp") {
+            let path = entry.path();
+            tracing::debug!("removing {} left by an interrupted build", path.display());
+            if path.is_dir() {
+                fs::remove_dir_all(&path)?;
+            } else {
+                fs::remove_file(&path)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads the boot spec of a built image.
@@ -406,5 +413,62 @@ pub fn load_boot_spec(out_dir: &Path) -> Result<BootSpec> {
             path.display()
         )
     })?;
-    Ok(serde_json::from_str(&text)?)
+    let file: BootFile =
+        serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+    Ok(BootSpec {
+        kernel: out_dir.join(file.kernel),
+        disk: out_dir.join(file.disk),
+        sealed_disk: file.sealed_disk.map(|name| out_dir.join(name)),
+        cmdline: file.cmdline,
+    })
+}
+
+/// The time each stage took, printed at the end of a build.
+#[derive(Default)]
+struct Timings(Vec<(&'static str, Duration)>);
+
+impl Timings {
+    fn time<T>(&mut self, stage: &'static str, run: impl FnOnce() -> Result<T>) -> Result<T> {
+        let started = Instant::now();
+        let result = run().with_context(|| format!("stage {stage}"));
+        self.0.push((stage, started.elapsed()));
+        result
+    }
+
+    fn report(&self) {
+        let total: Duration = self.0.iter().map(|(_, took)| *took).sum();
+        let stages: Vec<String> = self
+            .0
+            .iter()
+            .map(|(stage, took)| format!("{stage} {:.2}s", took.as_secs_f64()))
+            .collect();
+        tracing::info!(
+            "image: built in {:.2}s: {}",
+            total.as_secs_f64(),
+            stages.join(", ")
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_plain_folder_names() {
+        for good in ["default", "fw-1.2_x", "default-upstream"] {
+            check_name(good).unwrap();
+        }
+        for bad in [
+            "",
+            "../../../tmp/x",
+            "a/b",
+            ".hidden",
+            "..",
+            "a b",
+            &"x".repeat(65),
+        ] {
+            assert!(check_name(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 }

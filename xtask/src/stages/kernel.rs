@@ -2,8 +2,9 @@
 //! `LLVM=1` and Rust. Build trees persist in the cache so that a change rebuilds incrementally.
 //!
 //! Keys: the *tree* key hashes the kernel version and the patches (one source tree each, with an
-//! object tree per flavour); the *config* key adds the fragments and toolchain
-//! versions (one checked `.config`); the *image* key adds the final `.config`, the boot policy
+//! object tree per flavour); the *config* key adds the fragments, the toolchain versions and
+//! this stage's own sources (new code reconfigures and relinks; make rebuilds what it touched)
+//! (one checked `.config`); the *image* key adds the final `.config`, the boot policy
 //! and the trusted certificates (one `bzImage`).
 
 use std::fs;
@@ -11,14 +12,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+use super::kbuild::{self, Reproducible};
 use super::kconfig;
 use super::setup::Toolchain;
 use crate::cache::{self, Cache, KeyHasher};
 use crate::exec::Tool;
-
-/// Bumped when this stage's code changes what it builds: it is part of every key but the
-/// tree's, so a bump reconfigures and relinks (make then rebuilds what the change touched).
-const STAGE_VERSION: u32 = 2;
 
 pub struct KernelInputs<'a> {
     pub toolchain: &'a Toolchain,
@@ -138,7 +136,7 @@ pub fn build(cache: &Cache, inputs: &KernelInputs) -> Result<KernelOutput> {
 
     let mut config_key = KeyHasher::default();
     config_key
-        .input("stage", STAGE_VERSION.to_le_bytes())
+        .input("code", super::stage_sources::KERNEL)
         .input(
             "tree",
             tree.dir.file_name().unwrap_or_default().as_encoded_bytes(),
@@ -173,15 +171,17 @@ pub fn build(cache: &Cache, inputs: &KernelInputs) -> Result<KernelOutput> {
     // bzImage is written last, so its presence means the entry is complete.
     if !bzimage.is_file() || !vmlinux.is_file() {
         let _lock = tree.lock(cache)?;
+        kbuild::recover_interrupted(&tree.obj())?;
         sync_tree_files(&tree, &inputs.tree_files)?;
         if let Flavour::Appliance(built_in) = &inputs.flavour {
             cache::write_if_changed(&tree.boot_policy(), built_in.boot_policy.as_bytes())?;
             cache::write_if_changed(&tree.trusted_certs(), built_in.trusted_certs.as_bytes())?;
         }
         cache::write_if_changed(&tree.obj().join(".config"), config.as_bytes())?;
-        make(
+        kbuild::make(
             inputs.toolchain,
-            &tree,
+            &tree.src(),
+            &tree.obj(),
             &Reproducible::new(cache, inputs.source_date_epoch)?,
             &["bzImage"],
         )?;
@@ -200,6 +200,20 @@ pub fn build(cache: &Cache, inputs: &KernelInputs) -> Result<KernelOutput> {
         config: config_path,
         key,
     })
+}
+
+/// The cache entry of the kernel with image key `key`, and the source tree it was built from.
+pub fn find_image_entry(cache: &Cache, key: &str) -> Option<(PathBuf, PathBuf)> {
+    fs::read_dir(cache.path("kernel"))
+        .ok()?
+        .flatten()
+        .map(|tree| {
+            (
+                tree.path().join("images").join(key),
+                tree.path().join("src"),
+            )
+        })
+        .find(|(entry, _)| entry.is_dir())
 }
 
 /// The source tree with patches applied, made once per patch set from hard links to the
@@ -283,17 +297,6 @@ fn toolchain_versions(toolchain: &Toolchain) -> Result<String> {
     Ok(text)
 }
 
-fn make_tool(toolchain: &Toolchain, src: &Path, obj: &Path) -> Tool {
-    Tool::new("make")
-        .current_dir(src)
-        .arg(format!("O={}", obj.display()))
-        .arg("LLVM=1")
-        .arg(format!("BINDGEN={}", toolchain.bindgen.display()))
-        .env("RUST_LIB_SRC", &toolchain.rust_lib_src)
-        .env("KBUILD_BUILD_USER", "appliance")
-        .env("KBUILD_BUILD_HOST", "builder")
-}
-
 /// tinyconfig, then each fragment appended in order, then olddefconfig; every request checked.
 fn merge_config(
     toolchain: &Toolchain,
@@ -306,7 +309,7 @@ fn merge_config(
         "kernel: merging {} config fragments over tinyconfig",
         fragments.len()
     );
-    make_tool(toolchain, &tree.src(), &scratch)
+    kbuild::make_tool(toolchain, &tree.src(), &scratch)
         .arg("-s")
         .arg("tinyconfig")
         .run()?;
@@ -318,7 +321,7 @@ fn merge_config(
         merged.push('\n');
     }
     fs::write(scratch.join(".config"), merged)?;
-    make_tool(toolchain, &tree.src(), &scratch)
+    kbuild::make_tool(toolchain, &tree.src(), &scratch)
         .arg("-s")
         .arg("olddefconfig")
         .run()?;
@@ -360,126 +363,4 @@ fn kconfig_texts(src: &Path) -> Vec<String> {
         })
         .filter_map(|entry| fs::read_to_string(entry.path()).ok())
         .collect()
-}
-
-/// What makes two builds of the same inputs byte-identical, in any cache and at any time.
-struct Reproducible {
-    /// The cache's real path, mapped away in file names the compilers record (Rust's panic
-    /// locations, C's `__FILE__`): the tree and `RUST_LIB_SRC` both live below it.
-    cache_root: PathBuf,
-    source_date_epoch: u64,
-}
-
-impl Reproducible {
-    fn new(cache: &Cache, source_date_epoch: u64) -> Result<Reproducible> {
-        Ok(Reproducible {
-            cache_root: fs::canonicalize(&cache.root)
-                .with_context(|| format!("resolving {}", cache.root.display()))?,
-            source_date_epoch,
-        })
-    }
-
-    fn apply(&self, make: Tool) -> Tool {
-        let root = self.cache_root.display();
-        make.env(
-            "KBUILD_BUILD_TIMESTAMP",
-            kbuild_timestamp(self.source_date_epoch),
-        )
-        // Not the link counter kbuild keeps in `.version`.
-        .env("KBUILD_BUILD_VERSION", "1")
-        .env("KCFLAGS", format!("-ffile-prefix-map={root}/="))
-        .env("KRUSTFLAGS", format!("--remap-path-prefix={root}/="))
-    }
-}
-
-/// `SOURCE_DATE_EPOCH` as `date -u` prints it, the form kbuild puts in `UTS_VERSION` and hands
-/// to `date -d` for the built-in initramfs.
-fn kbuild_timestamp(epoch: u64) -> String {
-    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = epoch / 86_400;
-    let seconds = epoch % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let shifted = days + 719_468;
-    let era = shifted / 146_097;
-    let day_of_era = shifted % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    format!(
-        "{} {} {day:>2} {:02}:{:02}:{:02} UTC {year}",
-        WEEKDAYS[(days % 7) as usize],
-        MONTHS[(month - 1) as usize],
-        seconds / 3600,
-        seconds / 60 % 60,
-        seconds % 60
-    )
-}
-
-fn make(
-    toolchain: &Toolchain,
-    tree: &BuildTree,
-    reproducible: &Reproducible,
-    targets: &[&str],
-) -> Result<()> {
-    let jobs = std::thread::available_parallelism().map_or(2, usize::from);
-    tracing::info!(
-        "kernel: building {} in {} with {jobs} jobs (a clean build is about 25 CPU-minutes)",
-        targets.join(" "),
-        tree.obj().display()
-    );
-    let mut steps = 0usize;
-    let started = std::time::Instant::now();
-    reproducible
-        .apply(make_tool(toolchain, &tree.src(), &tree.obj()))
-        .arg(format!("-j{jobs}"))
-        .args(targets)
-        .run_streaming(|line| {
-            tracing::debug!(target: "kbuild", "{line}");
-            if line.starts_with("  ") {
-                steps += 1;
-                if steps.is_multiple_of(500) {
-                    tracing::info!(
-                        "kernel: {steps} steps, {}s, at {}",
-                        started.elapsed().as_secs(),
-                        line.trim()
-                    );
-                }
-            }
-        })?;
-    tracing::info!(
-        "kernel: built in {}s ({steps} steps)",
-        started.elapsed().as_secs()
-    );
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_build_timestamp_reads_as_date_prints_it() {
-        assert_eq!(kbuild_timestamp(0), "Thu Jan  1 00:00:00 UTC 1970");
-        // `date -u -d @1700000000`
-        assert_eq!(
-            kbuild_timestamp(1_700_000_000),
-            "Tue Nov 14 22:13:20 UTC 2023"
-        );
-        // A leap day: `date -u -d @951825599`
-        assert_eq!(
-            kbuild_timestamp(951_825_599),
-            "Tue Feb 29 11:59:59 UTC 2000"
-        );
-    }
 }

@@ -6,9 +6,10 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::{image, kernel, setup};
-use crate::flags::Ipe;
-use crate::project::Project;
+use super::kernel;
+use super::kernel_inputs::kernel_inputs;
+use super::layer_stack::Ipe;
+use super::session::Session;
 
 /// The fragment that turns the appliance's configuration into the KUnit kernel's.
 const FRAGMENT: &str = "ipe-lsm/kernel/kunit.config";
@@ -24,20 +25,20 @@ pub struct KunitKernel {
 }
 
 /// Builds the KUnit kernel for these layers, with the Rust IPE: its suite is the one here.
-pub fn build(project: &Project, layers: &[String]) -> Result<KunitKernel> {
-    let toolchain = setup::run(project)?;
-    let (_, resolved) = image::resolve_layers(project, layers, Ipe::Rust)?;
-    let inputs = image::kernel_inputs(
-        project,
-        &toolchain,
-        &resolved,
-        vec![project.root.join(FRAGMENT)],
+pub fn build(session: &Session, layers: &[String]) -> Result<KunitKernel> {
+    let layers = session.layers(layers, Ipe::Rust)?;
+    let inputs = kernel_inputs(
+        &session.project.root,
+        session.toolchain()?,
+        &layers.resolved,
+        vec![session.project.root.join(FRAGMENT)],
         kernel::Flavour::KUnit,
+        // Not shipped: any fixed time will do.
         0,
     )?;
     tracing::info!("kunit: the KUnit kernel");
-    let kernel = kernel::build(&project.cache, &inputs)?;
-    let mut cmdline = resolved.kernel_cmdline.clone();
+    let kernel = kernel::build(&session.project.cache, &inputs)?;
+    let mut cmdline = layers.resolved.kernel_cmdline.clone();
     cmdline.push(CMDLINE.to_owned());
     Ok(KunitKernel {
         bzimage: kernel.bzimage,

@@ -1,15 +1,23 @@
 //! The pipeline's stages, one module each; `image` runs them in order.
 
 mod apt_sources;
+pub mod binaries;
 mod disk;
 pub mod image;
 pub mod ipe_rust;
+mod kbuild;
 mod kconfig;
-mod kernel;
+pub mod kernel;
+mod kernel_inputs;
 pub mod kunit;
+pub mod layer_stack;
+pub mod outputs;
 pub mod policy;
+pub mod record;
 mod rootfs;
-mod sealed;
+pub mod sealed;
+pub mod session;
 pub mod setup;
 pub mod sign;
-mod verity;
+mod stage_sources;
+pub mod verity;

@@ -1,13 +1,16 @@
-//! Stage `policy`: the IPE policy generated from exactly what was built. Pure text generation.
+//! Stage `policy`: the IPE policy generated from exactly what was built, as a value
+//! ([`PolicyText`]) that tests and benchmarks derive their variants from. Pure.
 
 use std::collections::BTreeMap;
+
+use ipe_lsm::host::PolicyText;
+use ipe_lsm::{Action, Version};
 
 /// The policy's identity and the facts it trusts.
 #[derive(Clone, Copy)]
 pub struct PolicyInputs<'a> {
     pub name: &'a str,
-    /// `MAJOR.MINOR.REVISION`, each a u16.
-    pub version: &'a str,
+    pub version: Version,
     /// The dm-verity root hash of the root filesystem, hex.
     pub rootfs_root_hash: &'a str,
     /// Binaries on the sealed partition, allowed by their fs-verity digest.
@@ -19,53 +22,51 @@ pub struct PolicyInputs<'a> {
 /// Everything not explicitly trusted is denied, for every operation; what runs must come from
 /// the verity-protected rootfs, or be a sealed binary with its fs-verity digest, and kernel
 /// modules must come from the rootfs.
-pub fn generate(inputs: &PolicyInputs) -> String {
-    let mut text = format!(
-        "policy_name={} policy_version={}\n\
-         DEFAULT action=DENY\n\
-         # The immutable root filesystem, by its dm-verity root hash: its programs, and\n\
-         # kernel modules only from it.\n\
-         op=EXECUTE dmverity_roothash=sha256:{root} action=ALLOW\n\
-         op=KMODULE dmverity_roothash=sha256:{root} action=ALLOW\n",
-        inputs.name,
-        inputs.version,
-        root = inputs.rootfs_root_hash
-    );
+pub fn generate(inputs: &PolicyInputs) -> PolicyText {
+    let mut policy = PolicyText::new(inputs.name, inputs.version, Action::Deny);
+    let root = inputs.rootfs_root_hash;
+    policy
+        .comment("The immutable root filesystem, by its dm-verity root hash: its programs, and\nkernel modules only from it.")
+        .rule(format!("op=EXECUTE dmverity_roothash=sha256:{root} action=ALLOW"))
+        .rule(format!("op=KMODULE dmverity_roothash=sha256:{root} action=ALLOW"));
     if !inputs.sealed.is_empty() {
         // A digest matches only a file with fs-verity enabled: a copy, or a file changed before
         // sealing, measures differently or not at all.
-        text.push_str("# Sealed binaries, by their fs-verity digest.\n");
+        policy.comment("Sealed binaries, by their fs-verity digest.");
         for file in inputs.sealed {
-            text.push_str(&format!(
-                "# {}\nop=EXECUTE fsverity_digest={} action=ALLOW\n",
-                file.install, file.digest
+            policy.comment(&file.install).rule(format!(
+                "op=EXECUTE fsverity_digest={} action=ALLOW",
+                file.digest
             ));
         }
     }
     if !inputs.layer_rules.is_empty() {
-        text.push_str("# Rules from the layers.\n");
+        policy.comment("Rules from the layers.");
         for rule in inputs.layer_rules {
-            text.push_str(rule);
-            text.push('\n');
+            policy.rule(rule.clone());
         }
     }
-    text
+    policy
 }
 
 /// The compiled-in boot policy is named `<name>-boot`, at the lowest version, so that the signed
 /// policy can be loaded beside it (`new_policy` refuses an existing name) and then activated
 /// (IPE refuses to activate a lower version than the active one).
-pub const BOOT_POLICY_SUFFIX: &str = "-boot";
-pub const BOOT_POLICY_VERSION: &str = "0.0.0";
+pub fn boot_policy(policy: &PolicyText) -> PolicyText {
+    policy.renamed(format!("{}-boot", policy.name()), Version::default())
+}
 
 /// Generates and checks with the same parser the kernel runs: a policy it would reject never
 /// reaches a build.
-pub fn generate_checked(inputs: &PolicyInputs) -> anyhow::Result<String> {
-    let text = generate(inputs);
-    ipe_lsm::host::check(text.as_bytes()).map_err(|diagnostic| {
-        anyhow::anyhow!("the generated policy is invalid: {diagnostic}; check the layers' [policy] rules\n{text}")
+pub fn generate_checked(inputs: &PolicyInputs) -> anyhow::Result<PolicyText> {
+    let policy = generate(inputs);
+    policy.render_checked().map_err(|diagnostic| {
+        anyhow::anyhow!(
+            "the generated policy is invalid: {diagnostic}; check the layers' [policy] rules\n{}",
+            policy.render()
+        )
     })?;
-    Ok(text)
+    Ok(policy)
 }
 
 #[derive(serde::Deserialize)]
@@ -75,22 +76,13 @@ struct Release {
     released: String,
 }
 
-/// A version as IPE orders it: major, then minor, then revision.
-fn parse_version(text: &str) -> Option<(u16, u16, u16)> {
-    let mut parts = text.split('.').map(|part| part.parse::<u16>().ok());
-    match (parts.next()?, parts.next()?, parts.next()?, parts.next()) {
-        (Some(major), Some(minor), Some(revision), None) => Some((major, minor, revision)),
-        _ => None,
-    }
-}
-
 /// The version to build for policy `name`: `override_version` or the one in
 /// `policies/releases.toml`, which must be higher than the last released one.
 pub fn release_version(
     releases_toml: &str,
     name: &str,
     override_version: Option<&str>,
-) -> Result<String, String> {
+) -> Result<Version, String> {
     const FILE: &str = "policies/releases.toml";
     let releases: BTreeMap<String, Release> =
         toml::from_str(releases_toml).map_err(|error| format!("{FILE}: {error}"))?;
@@ -98,24 +90,20 @@ pub fn release_version(
         format!("{FILE} has no entry for policy `{name}`; add\n[{name}]\nversion = \"0.1.0\"\nreleased = \"0.0.0\"")
     })?;
     let version = override_version.unwrap_or(&release.version);
-    let parsed = parse_version(version).ok_or_else(|| {
-        format!(
-            "policy `{name}` version \"{version}\" must be MAJOR.MINOR.REVISION, each 0..=65535"
-        )
-    })?;
-    let released = parse_version(&release.released).ok_or_else(|| {
-        format!(
-            "{FILE}: [{name}] released = \"{}\" must be MAJOR.MINOR.REVISION, each 0..=65535",
-            release.released
-        )
-    })?;
+    let parsed: Version = version
+        .parse()
+        .map_err(|error| format!("policy `{name}`: {error}"))?;
+    let released: Version = release
+        .released
+        .parse()
+        .map_err(|error| format!("{FILE}: [{name}] released: {error}"))?;
     if parsed <= released {
         return Err(format!(
             "policy `{name}` version {version} is not higher than the released {}: devices would refuse it; raise `version` in {FILE}",
             release.released
         ));
     }
-    Ok(version.to_owned())
+    Ok(parsed)
 }
 
 #[cfg(test)]
@@ -124,17 +112,19 @@ mod tests {
 
     #[test]
     fn denies_by_default_and_trusts_the_rootfs_and_sealed_digests() {
-        let rules = vec!["op=KERNEL_READ action=ALLOW".to_owned()];
+        let rules = vec!["op=KMODULE action=DENY".to_owned()];
         let text = generate(&PolicyInputs {
             name: "fw",
-            version: "1.2.3",
+            version: "1.2.3".parse().unwrap(),
             rootfs_root_hash: "ab",
             sealed: &[super::super::sealed::SealedFile {
                 install: "/opt/sealed/tool".to_owned(),
                 digest: "sha256:cd".to_owned(),
             }],
             layer_rules: &rules,
-        });
+        })
+        .render_checked()
+        .unwrap();
         let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
         assert_eq!(
             lines,
@@ -144,7 +134,7 @@ mod tests {
                 "op=EXECUTE dmverity_roothash=sha256:ab action=ALLOW",
                 "op=KMODULE dmverity_roothash=sha256:ab action=ALLOW",
                 "op=EXECUTE fsverity_digest=sha256:cd action=ALLOW",
-                "op=KERNEL_READ action=ALLOW",
+                "op=KMODULE action=DENY",
             ]
         );
     }
@@ -153,10 +143,14 @@ mod tests {
 
     #[test]
     fn builds_the_recorded_or_given_version_above_the_released_one() {
-        assert_eq!(release_version(RELEASES, "fw", None).unwrap(), "1.2.0");
+        let version = |text: &str| text.parse::<Version>().unwrap();
+        assert_eq!(
+            release_version(RELEASES, "fw", None).unwrap(),
+            version("1.2.0")
+        );
         assert_eq!(
             release_version(RELEASES, "fw", Some("2.0.0")).unwrap(),
-            "2.0.0"
+            version("2.0.0")
         );
     }
 
@@ -172,6 +166,23 @@ mod tests {
             "numeric, not text, order"
         );
         assert!(release_version(RELEASES, "fw", Some("0.9.9")).is_err());
+    }
+
+    #[test]
+    fn the_boot_policy_has_the_same_rules_at_the_lowest_version() {
+        let policy = generate(&PolicyInputs {
+            name: "fw",
+            version: "1.2.3".parse().unwrap(),
+            rootfs_root_hash: "ab",
+            sealed: &[],
+            layer_rules: &[],
+        });
+        let boot = boot_policy(&policy);
+        assert_eq!(
+            (boot.name(), boot.version()),
+            ("fw-boot", Version::default())
+        );
+        assert!(boot.rules().eq(policy.rules()));
     }
 
     #[test]

@@ -49,17 +49,17 @@ pub struct RootfsOutput {
     pub key: String,
 }
 
-pub fn build(inputs: &RootfsInputs, out_dir: &Path) -> Result<RootfsOutput> {
+pub fn build(inputs: &RootfsInputs, work_dir: &Path) -> Result<RootfsOutput> {
     let key = cache_key(inputs)?;
-    let image = out_dir.join("rootfs.erofs");
-    let stamp = out_dir.join("rootfs.key");
+    let image = work_dir.join("rootfs.erofs");
+    let stamp = work_dir.join("rootfs.key");
     if image.is_file() && fs::read_to_string(&stamp).is_ok_and(|old| old == key) {
         tracing::info!("rootfs: up to date");
         return Ok(RootfsOutput { image, key });
     }
-    let tree = tempfile::tempdir_in(out_dir)?;
+    let tree = tempfile::tempdir_in(work_dir)?;
     stage_tree(inputs, tree.path())?;
-    let staged_image = out_dir.join("rootfs.erofs.tmp");
+    let staged_image = work_dir.join("rootfs.erofs.tmp");
     tracing::info!("rootfs: packing erofs");
     Tool::new("mkfs.erofs")
         .arg("--quiet")
@@ -78,7 +78,8 @@ pub fn build(inputs: &RootfsInputs, out_dir: &Path) -> Result<RootfsOutput> {
 /// Hashes everything that goes into the tree: the .debs are named by their verified sha256.
 fn cache_key(inputs: &RootfsInputs) -> Result<String> {
     let mut key = KeyHasher::default();
-    key.input("epoch", inputs.source_date_epoch.to_le_bytes())
+    key.input("code", super::stage_sources::ROOTFS)
+        .input("epoch", inputs.source_date_epoch.to_le_bytes())
         .input("mkfs", MKFS_OPTIONS.join(" "));
     for deb in &inputs.debs {
         key.input(

@@ -53,7 +53,7 @@ pub struct SealedOutput {
     pub files: Vec<SealedFile>,
 }
 
-pub fn build(inputs: &SealedInputs, out_dir: &Path) -> Result<SealedOutput> {
+pub fn build(inputs: &SealedInputs, work_dir: &Path) -> Result<SealedOutput> {
     let mut staged = Vec::new();
     for (install, built) in &inputs.binaries {
         let data = fs::read(built).with_context(|| format!("reading {}", built.display()))?;
@@ -67,14 +67,14 @@ pub fn build(inputs: &SealedInputs, out_dir: &Path) -> Result<SealedOutput> {
         })
         .collect();
     let key = cache_key(inputs, &staged)?;
-    let image = out_dir.join("sealed.img");
-    let stamp = out_dir.join("sealed.key");
+    let image = work_dir.join("sealed.img");
+    let stamp = work_dir.join("sealed.key");
     if image.is_file() && fs::read_to_string(&stamp).is_ok_and(|old| old == key) {
         tracing::info!("sealed: up to date");
         return Ok(SealedOutput { image, files });
     }
     tracing::info!("sealed: packing ext4 with fs-verity");
-    let tree = tempfile::tempdir_in(out_dir)?;
+    let tree = tempfile::tempdir_in(work_dir)?;
     let mut script = Script::default();
     let mut data_bytes = 0;
     for (install, file, data_len) in &staged {
@@ -94,7 +94,7 @@ pub fn build(inputs: &SealedInputs, out_dir: &Path) -> Result<SealedOutput> {
         );
     }
 
-    let staged_image = out_dir.join("sealed.img.tmp");
+    let staged_image = work_dir.join("sealed.img.tmp");
     let _ = fs::remove_file(&staged_image);
     let uuid = super::rootfs::uuid_from_key(&key);
     // e2fsprogs reads a fake time of 0 as unset and stamps the superblock with the clock; the
@@ -141,7 +141,8 @@ pub fn build(inputs: &SealedInputs, out_dir: &Path) -> Result<SealedOutput> {
 /// Hashes each file's data (the metadata follows from it); the key also makes the UUID.
 fn cache_key(inputs: &SealedInputs, staged: &[(&String, VerityFile, usize)]) -> Result<String> {
     let mut key = KeyHasher::default();
-    key.input("epoch", inputs.source_date_epoch.to_le_bytes())
+    key.input("code", super::stage_sources::SEALED)
+        .input("epoch", inputs.source_date_epoch.to_le_bytes())
         .input("mke2fs", MKE2FS_OPTIONS.join(" ") + FEATURES);
     for (install, file, data_len) in staged {
         key.input(install, &file.bytes[..*data_len]);

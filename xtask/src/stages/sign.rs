@@ -6,15 +6,18 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use der::{Encode, pem::LineEnding};
-use signing::{Certificate, ExternalSigner, LocalSigner, Signer};
+use signing::{Certificate, ExternalSigner, FsVerityDigest, LocalSigner, SignatureFile, Signer};
 
 /// Where signatures come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignerChoice {
     /// Keys in a folder, created as development keys on first use.
     DevKeys(PathBuf),
     /// A command that reads the bytes to sign on stdin and prints the raw RSA signature, with the
     /// certificate of its key.
     External { cert: PathBuf, command: String },
+    /// A raw signature made offline over one known input, with the certificate of its key.
+    Offline { cert: PathBuf, signature: PathBuf },
 }
 
 /// The key material a build uses.
@@ -28,18 +31,22 @@ pub struct Keys {
 }
 
 pub fn load(choice: &SignerChoice) -> Result<Keys> {
-    match choice {
-        SignerChoice::DevKeys(dir) => load_or_create(dir),
+    let (cert, signer): (&Path, Box<dyn Signer>) = match choice {
+        SignerChoice::DevKeys(dir) => return load_or_create(dir),
         SignerChoice::External { cert, command } => {
-            let cert = signing::cert::load_certificate(cert)?;
-            Ok(Keys {
-                cert_pem: pem_of(&cert)?,
-                signer: Box::new(ExternalSigner::shell(command)),
-                cert,
-                private_key: None,
-            })
+            (cert, Box::new(ExternalSigner::shell(command)))
         }
-    }
+        SignerChoice::Offline { cert, signature } => {
+            (cert, Box::new(SignatureFile::read(signature)?))
+        }
+    };
+    let cert = signing::cert::load_certificate(cert)?;
+    Ok(Keys {
+        cert_pem: pem_of(&cert)?,
+        signer,
+        cert,
+        private_key: None,
+    })
 }
 
 fn load_or_create(dir: &Path) -> Result<Keys> {
@@ -72,23 +79,48 @@ fn pem_of(cert: &Certificate) -> Result<String> {
 const KERNEL_ASN1_MAX: usize = 65535;
 
 impl Keys {
-    /// A DER PKCS#7 with the policy attached, as IPE's `new_policy` wants it.
-    pub fn sign_policy(&self, policy: &str) -> Result<Vec<u8>> {
-        let signed = signing::sign_attached(policy.as_bytes(), self.signer.as_ref(), &self.cert)
+    /// A DER PKCS#7 with the policy attached, as IPE's `new_policy` wants it. The policy is
+    /// first parsed as the kernel parses it, and the result must fit the kernel's limit: a
+    /// policy the device would refuse is never signed.
+    pub fn sign_policy(&self, policy: &[u8]) -> Result<Vec<u8>> {
+        ipe_lsm::host::check(policy).map_err(|diagnostic| {
+            anyhow::anyhow!(
+                "the kernel would refuse this policy, so it was not signed: {diagnostic}"
+            )
+        })?;
+        let signed = signing::sign_attached(policy, self.signer.as_ref(), &self.cert)
             .with_context(|| format!("signing the policy with {}", self.signer.describe()))?;
         within_kernel_limit(signed.len(), policy)?;
         Ok(signed)
     }
+
+    /// The detached signature `fsverity enable --signature` takes.
+    pub fn sign_fsverity_digest(&self, digest: &FsVerityDigest) -> Result<Vec<u8>> {
+        Ok(signing::sign_fsverity_digest(
+            digest,
+            self.signer.as_ref(),
+            &self.cert,
+        )?)
+    }
+
+    /// What signs, for messages.
+    pub fn describe(&self) -> String {
+        self.signer.describe()
+    }
 }
 
-fn within_kernel_limit(signed_len: usize, policy: &str) -> Result<()> {
+fn within_kernel_limit(signed_len: usize, policy: &[u8]) -> Result<()> {
     if signed_len > KERNEL_ASN1_MAX {
         bail!(
             "the signed policy would be {signed_len} bytes ({} rules and comments), but the \
              kernel parses at most {KERNEL_ASN1_MAX} bytes of PKCS#7 (lib/asn1_decoder.c) and \
              would refuse it with EMSGSIZE; trust fewer, larger things, for example binaries on \
              the verity root (one rule) instead of one sealed-digest rule each",
-            policy.lines().count().saturating_sub(1)
+            policy
+                .split(|&b| b == b'\n')
+                .filter(|line| !line.is_empty())
+                .count()
+                .saturating_sub(1)
         );
     }
     Ok(())
@@ -102,13 +134,13 @@ mod tests {
     fn a_policy_the_kernel_cannot_parse_is_refused_with_the_reason() {
         let error = within_kernel_limit(
             65536,
-            "policy_name=t policy_version=0.0.1\nDEFAULT action=DENY\n",
+            b"policy_name=t policy_version=0.0.1\nDEFAULT action=DENY\n",
         )
         .unwrap_err()
         .to_string();
         assert!(error.contains("65536 bytes (1 rules"), "{error}");
         assert!(error.contains("EMSGSIZE"), "{error}");
-        within_kernel_limit(65535, "").unwrap();
+        within_kernel_limit(65535, b"").unwrap();
     }
 
     #[test]
@@ -123,10 +155,23 @@ mod tests {
         .unwrap();
         assert!(external.private_key.is_none());
         assert_eq!(external.cert_pem, local.cert_pem);
-        let policy = "policy_name=t policy_version=0.0.1\nDEFAULT action=ALLOW\n";
+        let policy = b"policy_name=t policy_version=0.0.1\nDEFAULT action=ALLOW\n";
         assert_eq!(
             external.sign_policy(policy).unwrap(),
             local.sign_policy(policy).unwrap()
         );
+    }
+
+    #[test]
+    fn a_policy_the_kernel_would_refuse_is_not_signed() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = load(&SignerChoice::DevKeys(dir.path().to_owned())).unwrap();
+        for bad in [
+            &b"\x93\x01random bytes"[..],
+            b"policy_name=t policy_version=0.0.1\nop=KERNEL_READ action=ALLOW\n",
+        ] {
+            let error = keys.sign_policy(bad).unwrap_err().to_string();
+            assert!(error.contains("would refuse"), "{error}");
+        }
     }
 }

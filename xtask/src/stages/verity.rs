@@ -1,5 +1,8 @@
 //! Stage `verity`: the dm-verity hash tree appended to the rootfs, in one disk image, and the
-//! kernel command line that opens it with `dm-mod.create=` (no initramfs).
+//! `dm-mod.create=` table that opens it (no initramfs). The tree and the table line both come
+//! from the `verity` crate.
+//!
+//! Cache key: the rootfs key and the sources of this stage and of the `verity` crate.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -7,89 +10,125 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, ensure};
 use serde::{Deserialize, Serialize};
 
-use crate::cache::{self, sha256_file};
-use verity::dm_verity;
+use crate::cache::{self, KeyHasher, sha256_file};
+use verity::dm_verity::{self, Formatted, Geometry, Params};
 
 pub const BLOCK_SIZE: u64 = 4096;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The protected disk image and what opens it.
+#[derive(Debug, Clone)]
 pub struct VerityOutput {
-    #[serde(skip)]
     pub disk: PathBuf,
-    pub root_hash: String,
-    pub salt: String,
-    pub data_blocks: u64,
-    /// Where the hash tree starts in the disk image, in bytes.
-    pub hash_offset: u64,
+    pub formatted: Formatted,
+    pub params: Params,
 }
 
 impl VerityOutput {
+    pub fn root_hash(&self) -> String {
+        self.formatted.root_hash.to_string()
+    }
+
     /// The `dm-mod.create=` table: a read-only verity device over `device`, data then tree.
     pub fn dm_table(&self, device: &str) -> String {
         format!(
-            "rootfs,,,ro,0 {sectors} verity 1 {device} {device} {BLOCK_SIZE} {BLOCK_SIZE} {blocks} {hash_start} sha256 {root} {salt}",
-            sectors = self.data_blocks * (BLOCK_SIZE / 512),
-            blocks = self.data_blocks,
-            hash_start = self.hash_offset / BLOCK_SIZE,
-            root = self.root_hash,
-            salt = self.salt,
+            "rootfs,,,ro,0 {} verity {}",
+            self.formatted.data_sectors(&self.params),
+            self.formatted.table(&self.params, device, device)
         )
+    }
+
+    /// For the manifest.
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "root_hash": self.root_hash(),
+            "salt": hex::encode(&self.params.salt),
+            "data_blocks": self.formatted.geometry.data_blocks,
+            "hash_offset": self.formatted.geometry.tree_offset,
+        })
     }
 }
 
+/// What the cache record keeps: enough to rebuild the result without rereading the disk.
+#[derive(Serialize, Deserialize)]
+struct Record {
+    key: String,
+    root_hash: String,
+    salt: String,
+    data_blocks: u64,
+}
+
 /// Copies the rootfs into `disk`, pads it to whole blocks and appends the hash tree, computed
-/// in-process by the `verity` crate (byte-identical to `veritysetup format --no-superblock`).
-/// The salt is the rootfs's own sha256: unique per content, yet reproducible.
-pub fn format(rootfs: &Path, disk: &Path) -> Result<VerityOutput> {
+/// in-process (byte-identical to `veritysetup format --no-superblock`). The salt is the
+/// rootfs's own sha256: unique per content, yet reproducible.
+fn format(rootfs: &Path, disk: &Path) -> Result<VerityOutput> {
     let salt = sha256_file(rootfs)?;
     let staged = disk.with_extension("tmp");
     fs::copy(rootfs, &staged).with_context(|| format!("copying {}", rootfs.display()))?;
-    let size = fs::metadata(&staged)?.len();
-    let data_blocks = size.div_ceil(BLOCK_SIZE);
-    let hash_offset = data_blocks * BLOCK_SIZE;
+    let data_blocks = fs::metadata(&staged)?.len().div_ceil(BLOCK_SIZE);
     fs::File::options()
         .write(true)
         .open(&staged)?
-        .set_len(hash_offset)?;
+        .set_len(data_blocks * BLOCK_SIZE)?;
     tracing::info!("verity: hashing {data_blocks} blocks");
-    let params = dm_verity::Params {
-        salt: hex::decode(&salt)?,
-        ..dm_verity::Params::default()
-    };
+    let params = params(&salt, data_blocks)?;
     let formatted = dm_verity::format_appended(&staged, &params)?;
     ensure!(
-        formatted.geometry.data_blocks == data_blocks
-            && formatted.geometry.tree_offset == hash_offset,
+        formatted.geometry.data_blocks == data_blocks,
         "the verity tree's geometry differs from the disk layout this stage assumes"
     );
     fs::rename(&staged, disk)?;
     Ok(VerityOutput {
         disk: disk.to_path_buf(),
-        root_hash: formatted.root_hash.to_string(),
-        salt,
-        data_blocks,
-        hash_offset,
+        formatted,
+        params,
     })
 }
 
-/// Reuses the previous result when the rootfs is unchanged.
-pub fn format_cached(rootfs: &Path, rootfs_key: &str, disk: &Path) -> Result<VerityOutput> {
-    // Which code made the tree is an input too: a new implementation must not reuse old trees.
-    let key = format!("{rootfs_key}:verity-crate");
-    let record = disk.with_extension("verity.json");
+/// The tree follows the data on the same disk: `veritysetup format --hash-offset`.
+fn params(salt_hex: &str, data_blocks: u64) -> Result<Params> {
+    Ok(Params {
+        salt: hex::decode(salt_hex)?,
+        data_block_size: BLOCK_SIZE as u32,
+        hash_block_size: BLOCK_SIZE as u32,
+        hash_offset: data_blocks * BLOCK_SIZE,
+        ..Params::default()
+    })
+}
+
+/// Reuses the previous result when the rootfs and this stage's code are unchanged.
+pub fn build(rootfs: &Path, rootfs_key: &str, work_dir: &Path) -> Result<VerityOutput> {
+    let key = KeyHasher::default()
+        .input("code", super::stage_sources::VERITY)
+        .input("rootfs", rootfs_key)
+        .finish();
+    let disk = work_dir.join("rootfs.verity.img");
+    let record_path = work_dir.join("verity.json");
     if disk.is_file()
-        && let Ok(text) = fs::read_to_string(&record)
-        && let Ok((cached_key, cached)) = serde_json::from_str::<(String, VerityOutput)>(&text)
-        && cached_key == key
+        && let Ok(text) = fs::read_to_string(&record_path)
+        && let Ok(record) = serde_json::from_str::<Record>(&text)
+        && record.key == key
     {
         tracing::info!("verity: up to date");
+        let params = params(&record.salt, record.data_blocks)?;
+        let root_hash = verity::Digest::from_slice(&hex::decode(&record.root_hash)?)
+            .context("the verity record's root hash")?;
         return Ok(VerityOutput {
-            disk: disk.to_path_buf(),
-            ..cached
+            disk,
+            formatted: Formatted {
+                root_hash,
+                geometry: Geometry::new(&params, record.data_blocks)?,
+            },
+            params,
         });
     }
-    let output = format(rootfs, disk)?;
-    cache::write_atomic(&record, serde_json::to_string(&(&key, &output))?.as_bytes())?;
+    let output = format(rootfs, &disk)?;
+    let record = Record {
+        key,
+        root_hash: output.root_hash(),
+        salt: hex::encode(&output.params.salt),
+        data_blocks: output.formatted.geometry.data_blocks,
+    };
+    cache::write_atomic(&record_path, serde_json::to_string(&record)?.as_bytes())?;
     Ok(output)
 }
 
@@ -99,20 +138,19 @@ mod tests {
 
     #[test]
     fn the_dm_table_counts_sectors_and_hash_blocks() {
-        let output = VerityOutput {
-            disk: PathBuf::new(),
-            root_hash: "ab".repeat(32),
-            salt: "cd".repeat(32),
-            data_blocks: 10,
-            hash_offset: 10 * BLOCK_SIZE,
-        };
+        let work = tempfile::tempdir().unwrap();
+        let rootfs = work.path().join("rootfs");
+        fs::write(&rootfs, vec![7u8; 10 * BLOCK_SIZE as usize]).unwrap();
+        let output = build(&rootfs, "key", work.path()).unwrap();
         assert_eq!(
             output.dm_table("/dev/vda"),
             format!(
                 "rootfs,,,ro,0 80 verity 1 /dev/vda /dev/vda 4096 4096 10 10 sha256 {} {}",
-                "ab".repeat(32),
-                "cd".repeat(32)
+                output.root_hash(),
+                sha256_file(&rootfs).unwrap()
             )
         );
+        let again = build(&rootfs, "key", work.path()).unwrap();
+        assert_eq!(again.dm_table("/dev/vda"), output.dm_table("/dev/vda"));
     }
 }

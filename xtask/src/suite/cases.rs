@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use appliance_qemu::Guest;
 
-use crate::stages::image::{BUILD_RECORD, BootSpec};
+use crate::stages::image::Image;
+use crate::stages::record::BUILD_RECORD;
 
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 const IPE: &str = "/sys/kernel/security/ipe";
@@ -21,7 +22,7 @@ pub(super) fn expect(condition: bool, what: impl FnOnce() -> String) -> CaseResu
     if condition { Ok(()) } else { Err(what()) }
 }
 
-pub fn ipe_active_and_enforcing(guest: &mut Guest, spec: &BootSpec) -> CaseResult {
+pub fn ipe_active_and_enforcing(guest: &mut Guest, image: &Image) -> CaseResult {
     let enforce = run(guest, &format!("cat {IPE}/enforce"))?;
     expect(enforce.text.trim() == "1", || {
         format!("{IPE}/enforce is {:?}, expected 1", enforce.text.trim())
@@ -32,16 +33,28 @@ pub fn ipe_active_and_enforcing(guest: &mut Guest, spec: &BootSpec) -> CaseResul
             "for p in {IPE}/policies/*; do [ \"$(cat $p/active)\" = 1 ] && echo \"$(cat $p/name) $(cat $p/version)\"; done; true"
         ),
     )?;
-    let expected = format!("{} {}", spec.policy_name, spec.policy_version);
+    let expected = format!("{} {}", image.policy.name(), image.policy.version());
     expect(active.text.trim() == expected, || {
         format!(
             "active policy is {:?}, expected {expected:?}",
             active.text.trim()
         )
+    })?;
+    // It trusts this build's root filesystem, by the root hash the build computed.
+    let trusted = format!("dmverity_roothash=sha256:{}", image.verity.root_hash());
+    let rules = run(
+        guest,
+        &format!(
+            "grep -c '{trusted}' {IPE}/policies/{}/policy",
+            image.policy.name()
+        ),
+    )?;
+    expect(rules.text.trim() == "2", || {
+        format!("the active policy should trust {trusted} for EXECUTE and KMODULE: {rules:?}")
     })
 }
 
-pub fn rootfs_is_verity_erofs(guest: &mut Guest, _spec: &BootSpec) -> CaseResult {
+pub fn rootfs_is_verity_erofs(guest: &mut Guest, _image: &Image) -> CaseResult {
     let root = run(guest, "grep ' / ' /proc/mounts")?;
     expect(root.text.contains(" / erofs ro"), || {
         format!("/ is not a read-only erofs: {}", root.text.trim())
@@ -57,7 +70,7 @@ pub fn rootfs_is_verity_erofs(guest: &mut Guest, _spec: &BootSpec) -> CaseResult
     )
 }
 
-pub fn verity_binary_runs(guest: &mut Guest, _spec: &BootSpec) -> CaseResult {
+pub fn verity_binary_runs(guest: &mut Guest, _image: &Image) -> CaseResult {
     let output = run(guest, "/bin/busybox echo sealed-code-runs")?;
     expect(
         output.status == 0 && output.text.trim() == "sealed-code-runs",
@@ -65,7 +78,7 @@ pub fn verity_binary_runs(guest: &mut Guest, _spec: &BootSpec) -> CaseResult {
     )
 }
 
-pub fn tmpfs_copy_is_denied_and_audited(guest: &mut Guest, _spec: &BootSpec) -> CaseResult {
+pub fn tmpfs_copy_is_denied_and_audited(guest: &mut Guest, _image: &Image) -> CaseResult {
     let copy = run(
         guest,
         "cp /bin/busybox /tmp/copied && cmp /bin/busybox /tmp/copied && echo copied",
@@ -103,7 +116,7 @@ pub fn tmpfs_copy_is_denied_and_audited(guest: &mut Guest, _spec: &BootSpec) -> 
 /// IPE's `kernel_read_file` hook on `finit_module`: a file from tmpfs is refused before the
 /// module loader sees it; a file on the verity root passes IPE (the policy's `KMODULE`
 /// rule) and is then refused by the loader as no module (`ENOEXEC`).
-pub fn kernel_modules_only_from_the_verity_root(guest: &mut Guest, _spec: &BootSpec) -> CaseResult {
+pub fn kernel_modules_only_from_the_verity_root(guest: &mut Guest, _image: &Image) -> CaseResult {
     let tmpfs = run(
         guest,
         "cp /bin/busybox /tmp/module.ko && /bin/busybox insmod /tmp/module.ko 2>&1",
@@ -133,7 +146,7 @@ pub fn kernel_modules_only_from_the_verity_root(guest: &mut Guest, _spec: &BootS
     )
 }
 
-pub fn tampered_file_fails_with_eio(guest: &mut Guest, _spec: &BootSpec) -> CaseResult {
+pub fn tampered_file_fails_with_eio(guest: &mut Guest, _image: &Image) -> CaseResult {
     let read = run(
         guest,
         &format!("cat {BUILD_RECORD} > /dev/null 2>/tmp/err; echo $? $(cat /tmp/err)"),

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use appliance_qemu::Guest;
 
-use crate::stages::image::BootSpec;
+use crate::stages::image::Image;
 
 /// The boot parameters of the second session, which checks that IPE honours them.
 const BOOT_PARAMETERS: &str = "ipe.enforce=0 ipe.success_audit=1";
@@ -24,10 +24,10 @@ const UNLIMITED_PRINTK: &str = "echo 0 > /proc/sys/kernel/printk_ratelimit";
 
 /// Each session is a fresh guest, booted with these extra kernel parameters, that runs these
 /// commands in order: later commands see the state earlier ones left.
-pub fn sessions(spec: &BootSpec) -> Vec<(&'static str, Vec<String>)> {
+pub fn sessions(image: &Image) -> Vec<(&'static str, Vec<String>)> {
     let ipe = "/sys/kernel/security/ipe";
     vec![
-        ("", commands(spec)),
+        ("", commands(image)),
         (
             BOOT_PARAMETERS,
             vec![
@@ -43,10 +43,10 @@ pub fn sessions(spec: &BootSpec) -> Vec<(&'static str, Vec<String>)> {
     ]
 }
 
-fn commands(spec: &BootSpec) -> Vec<String> {
+fn commands(image: &Image) -> Vec<String> {
     let ipe = "/sys/kernel/security/ipe";
-    let active = format!("{ipe}/policies/{}", spec.policy_name);
-    let boot = format!("{ipe}/policies/{}", spec.boot_policy_name);
+    let active = format!("{ipe}/policies/{}", image.policy.name());
+    let boot = format!("{ipe}/policies/{}", image.boot_policy.name());
     // busybox `ls -l` without sizes, owners and dates, which depend on nothing IPE does.
     let list = |dir: &str| format!("ls -l {dir} | awk '{{print $1, $NF}}'");
     [

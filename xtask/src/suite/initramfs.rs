@@ -12,14 +12,21 @@ use appliance_qemu::{Accel, Machine};
 
 use super::cases::{CaseResult, expect};
 use super::cpio::{self, Entry};
+use ipe_lsm::Action;
+use ipe_lsm::host::PolicyText;
+
 use crate::exec::Tool;
-use crate::project::Project;
-use crate::stages::image::{self, BootSpec, ImageRequest};
+use crate::stages::binaries::build_static;
+use crate::stages::image::Image;
+use crate::stages::session::Session;
 use crate::stages::setup;
 
-const BOOT_POLICY: &str = "policy_name=initramfs-test policy_version=0.0.1\n\
-DEFAULT action=DENY\n\
-op=EXECUTE boot_verified=TRUE action=ALLOW\n";
+/// The test boot policy: only what the initramfs holds runs.
+fn boot_policy() -> Result<PolicyText> {
+    let mut policy = PolicyText::new("initramfs-test", "0.0.1".parse()?, Action::Deny);
+    policy.rule("op=EXECUTE boot_verified=TRUE action=ALLOW");
+    Ok(policy)
+}
 
 /// Busybox applets the script and the commands use.
 const APPLETS: &[&str] = &["sh", "mount", "cat", "cp", "dmesg", "grep", "sleep", "true"];
@@ -51,20 +58,19 @@ pub const COMMANDS: &[&str] = &[
 ];
 
 /// The kernel relinked with the test boot policy, and the test initramfs.
-pub fn machine(
-    project: &Project,
-    request: &ImageRequest,
-    spec: &BootSpec,
-    out_dir: &Path,
-    accel: Accel,
-) -> Result<Machine> {
-    let kernel = image::kernel_with_boot_policy(project, request, BOOT_POLICY.to_owned())?;
-    let probe = image::build_static(project, &[("ipe-probe", "ipe-probe")])?.join("ipe-probe");
+pub fn machine(session: &Session, image: &Image, accel: Accel) -> Result<Machine> {
+    let project = &session.project;
+    let kernel = image.kernel_with_boot_policy(session, &boot_policy()?)?;
+    let probe = build_static(project, &[("ipe-probe", "ipe-probe")])?.join("ipe-probe");
     let probe = std::fs::read(&probe).with_context(|| format!("reading {}", probe.display()))?;
-    let initrd = out_dir.join("initramfs-test.cpio");
-    crate::cache::write_atomic(&initrd, &archive(&busybox(project, out_dir)?, &probe))?;
+    let initrd = image.test_dir.join("initramfs-test.cpio");
+    crate::cache::write_atomic(
+        &initrd,
+        &archive(&busybox(project, &image.test_dir)?, &probe),
+    )?;
     // Only the console: the appliance's verity table would wait for a disk that is not there.
-    let console: Vec<&str> = spec
+    let console: Vec<&str> = image
+        .boot
         .cmdline
         .split(' ')
         .filter(|word| word.starts_with("console="))
@@ -80,13 +86,13 @@ pub fn machine(
 }
 
 /// The pinned busybox-static's binary.
-fn busybox(project: &Project, out_dir: &Path) -> Result<Vec<u8>> {
+fn busybox(project: &crate::project::Project, scratch: &Path) -> Result<Vec<u8>> {
     let pin = project
         .lock
         .get("busybox-static")
         .context("busybox-static is not in packages.lock")?;
     let deb = setup::fetch_deb(&project.cache, pin)?;
-    let staging = tempfile::tempdir_in(out_dir)?;
+    let staging = tempfile::tempdir_in(scratch)?;
     Tool::new("dpkg-deb")
         .arg("-x")
         .arg(&deb)

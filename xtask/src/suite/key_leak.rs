@@ -1,9 +1,7 @@
 //! The private signing key must appear in no output: not its PEM, not its DER, not its secret
 //! numbers, in any image or in the uncompressed kernel.
 
-use std::path::Path;
-
-use crate::stages::image::BootSpec;
+use crate::stages::image::Image;
 
 /// PEM markers of any private key.
 const PEM_MARKERS: &[&[u8]] = &[
@@ -58,23 +56,23 @@ fn key_der(pem: &str) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("the private key is not PEM: {e}"))
 }
 
-pub fn check(spec: &BootSpec, out_dir: &Path) -> Result<(), String> {
+pub fn check(image: &Image) -> Result<(), String> {
     // With an external signer the key is not here; its PEM markers are still looked for.
-    let der = match &spec.private_key {
+    let der = match &image.keys.private_key {
         Some(path) => key_der(
             &std::fs::read_to_string(path)
                 .map_err(|e| format!("reading {}: {e}", path.display()))?,
         )?,
         None => Vec::new(),
     };
-    let mut outputs: Vec<_> = std::fs::read_dir(out_dir)
+    let mut outputs: Vec<_> = std::fs::read_dir(&image.out_dir)
         .map_err(|e| e.to_string())?
         .flatten()
         .map(|entry| entry.path())
         .filter(|path| path.is_file())
         .collect();
     // The kernel image is compressed; its uncompressed vmlinux sits beside the build.
-    outputs.push(spec.vmlinux.clone());
+    outputs.push(image.vmlinux.clone());
     let mut leaks = Vec::new();
     for path in outputs {
         let bytes = std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;

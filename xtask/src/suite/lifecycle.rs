@@ -1,52 +1,34 @@
 //! Signed-policy lifecycle: the policies a device may be handed, good and bad, made on the host
 //! and carried into the guest on a second disk as a tar archive.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Result;
 use appliance_qemu::Guest;
 
 use super::cases::{CaseResult, expect, run};
 use crate::exec::Tool;
-use crate::stages::image::BootSpec;
-use crate::stages::policy;
-use crate::stages::sign::Keys;
+use ipe_lsm::Version;
+use ipe_lsm::host::PolicyText;
+
+use crate::stages::image::Image;
 
 const IPE: &str = "/sys/kernel/security/ipe";
 /// Where the guest unpacks the artifacts.
 const IN_GUEST: &str = "/tmp/policies";
 
-/// Writes the test policies into a tar archive and returns it.
-pub fn make_artifacts(
-    spec: &BootSpec,
-    keys: &Keys,
-    shipped_policy: &str,
-    out_dir: &Path,
-) -> Result<PathBuf> {
-    let dir = out_dir.join("policy-tests");
+/// Writes the test policies, derived from the image's own, into a tar archive and returns it.
+pub fn make_artifacts(image: &Image) -> Result<PathBuf> {
+    let dir = image.test_dir.join("policy-tests");
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
     }
     std::fs::create_dir_all(&dir)?;
-    // The shipped policy's rules under another header, plus extra rules.
-    let rules = shipped_policy
-        .split_once('\n')
-        .map_or("", |(_, rules)| rules);
-    let text = |name: &str, version: &str, extra: &[String]| {
-        let text = format!(
-            "policy_name={name} policy_version={version}\n{rules}{}",
-            extra
-                .iter()
-                .map(|rule| format!("{rule}\n"))
-                .collect::<String>()
-        );
-        ipe_lsm::host::check(text.as_bytes())
-            .map_err(|diagnostic| anyhow::anyhow!("test policy invalid: {diagnostic}\n{text}"))?;
-        anyhow::Ok(text)
-    };
-    let name = &spec.policy_name;
-    let current = text(name, &spec.policy_version, &[])?;
     let write = |file: &str, bytes: &[u8]| std::fs::write(dir.join(file), bytes);
+    let keys = &image.keys;
+    let policy = &image.policy;
+    let name = policy.name();
+    let current = policy.render();
 
     write("unsigned.pol", current.as_bytes())?;
     let other_key = signing::keygen::generate("not trusted by the kernel")?;
@@ -56,28 +38,27 @@ pub fn make_artifacts(
         &other_key.cert,
     )?;
     write("other-key.p7s", &other_signed)?;
-    let mut flipped = keys.sign_policy(&current)?;
+    let mut flipped = keys.sign_policy(current.as_bytes())?;
     let at = flipped
         .windows(7)
         .position(|w| w == b"DEFAULT")
         .ok_or_else(|| anyhow::anyhow!("no policy text in the PKCS#7"))?;
     flipped[at] ^= 0x20;
     write("flipped.p7s", &flipped)?;
-    write("equal.p7s", &keys.sign_policy(&current)?)?;
-    write("lower.p7s", &keys.sign_policy(&text(name, "0.0.1", &[])?)?)?;
+    write("equal.p7s", &keys.sign_policy(current.as_bytes())?)?;
+    let sign = |policy: &PolicyText| keys.sign_policy(policy.render().as_bytes());
+    let lowest_but_one: Version = "0.0.1".parse()?;
+    write("lower.p7s", &sign(&policy.renamed(name, lowest_but_one))?)?;
     write(
         "older-other.p7s",
-        &keys.sign_policy(&text(&format!("{name}-older"), "0.0.1", &[])?)?,
+        &sign(&policy.renamed(format!("{name}-older"), lowest_but_one))?,
     )?;
     // The update that changes behaviour: every exec allowed, so a copy in /tmp now runs.
-    let higher = text(
-        name,
-        &bumped(&spec.policy_version),
-        &["DEFAULT op=EXECUTE action=ALLOW".to_owned()],
-    )?;
-    write("higher.p7s", &keys.sign_policy(&higher)?)?;
+    let mut higher = policy.renamed(name, bumped(policy.version()));
+    higher.rule("DEFAULT op=EXECUTE action=ALLOW");
+    write("higher.p7s", &sign(&higher)?)?;
 
-    let archive = out_dir.join("policy-tests.tar");
+    let archive = image.test_dir.join("policy-tests.tar");
     Tool::new("tar")
         .args(["--format=ustar", "--owner=0", "--group=0", "-cf"])
         .arg(&archive)
@@ -88,15 +69,19 @@ pub fn make_artifacts(
     Ok(archive)
 }
 
-/// `MAJOR.MINOR.REVISION` with the minor raised.
-fn bumped(version: &str) -> String {
-    let parts: Vec<u16> = version.split('.').filter_map(|p| p.parse().ok()).collect();
-    match parts[..] {
-        [major, minor, _] => match minor.checked_add(1) {
-            Some(minor) => format!("{major}.{minor}.0"),
-            None => format!("{}.0.0", major.saturating_add(1)),
+/// The version with the minor raised.
+fn bumped(version: Version) -> Version {
+    match version.minor.checked_add(1) {
+        Some(minor) => Version {
+            minor,
+            revision: 0,
+            ..version
         },
-        _ => "65535.0.0".to_owned(),
+        None => Version {
+            major: version.major.saturating_add(1),
+            minor: 0,
+            revision: 0,
+        },
     }
 }
 
@@ -125,8 +110,8 @@ fn refused_with(guest: &mut Guest, file: &str, target: &str, strerror: &str) -> 
     })
 }
 
-pub fn unpack_artifacts(guest: &mut Guest, spec: &BootSpec) -> CaseResult {
-    let device = spec.extra_disk_device();
+pub fn unpack_artifacts(guest: &mut Guest, image: &Image) -> CaseResult {
+    let device = image.boot.extra_disk_device();
     let output = run(
         guest,
         &format!("mkdir -p {IN_GUEST} && tar -xf {device} -C {IN_GUEST} && ls {IN_GUEST} | wc -l"),
@@ -136,24 +121,25 @@ pub fn unpack_artifacts(guest: &mut Guest, spec: &BootSpec) -> CaseResult {
     })
 }
 
-pub fn signed_policy_replaced_boot_policy(guest: &mut Guest, spec: &BootSpec) -> CaseResult {
-    let boot = format!("{IPE}/policies/{}", spec.boot_policy_name);
+pub fn signed_policy_replaced_boot_policy(guest: &mut Guest, image: &Image) -> CaseResult {
+    let boot = format!("{IPE}/policies/{}", image.boot_policy.name());
     let output = run(
         guest,
         &format!("echo $(cat {boot}/active) $(cat {boot}/version)"),
     )?;
     expect(
-        output.text.split_whitespace().collect::<Vec<_>>() == ["0", policy::BOOT_POLICY_VERSION],
+        output.text.split_whitespace().collect::<Vec<_>>()
+            == ["0", &image.boot_policy.version().to_string()],
         || {
             format!(
                 "the boot policy {} should be loaded but inactive: {output:?}",
-                spec.boot_policy_name
+                image.boot_policy.name()
             )
         },
     )
 }
 
-pub fn other_key_refused_enokey(guest: &mut Guest, _spec: &BootSpec) -> CaseResult {
+pub fn other_key_refused_enokey(guest: &mut Guest, _image: &Image) -> CaseResult {
     refused_with(
         guest,
         "other-key.p7s",
@@ -162,7 +148,7 @@ pub fn other_key_refused_enokey(guest: &mut Guest, _spec: &BootSpec) -> CaseResu
     )
 }
 
-pub fn flipped_byte_refused(guest: &mut Guest, _spec: &BootSpec) -> CaseResult {
+pub fn flipped_byte_refused(guest: &mut Guest, _image: &Image) -> CaseResult {
     refused_with(
         guest,
         "flipped.p7s",
@@ -171,7 +157,7 @@ pub fn flipped_byte_refused(guest: &mut Guest, _spec: &BootSpec) -> CaseResult {
     )
 }
 
-pub fn unsigned_refused_ebadmsg(guest: &mut Guest, _spec: &BootSpec) -> CaseResult {
+pub fn unsigned_refused_ebadmsg(guest: &mut Guest, _image: &Image) -> CaseResult {
     refused_with(
         guest,
         "unsigned.pol",
@@ -180,18 +166,18 @@ pub fn unsigned_refused_ebadmsg(guest: &mut Guest, _spec: &BootSpec) -> CaseResu
     )
 }
 
-pub fn update_not_higher_refused_estale(guest: &mut Guest, spec: &BootSpec) -> CaseResult {
-    let update = format!("{IPE}/policies/{}/update", spec.policy_name);
+pub fn update_not_higher_refused_estale(guest: &mut Guest, image: &Image) -> CaseResult {
+    let update = format!("{IPE}/policies/{}/update", image.policy.name());
     refused_with(guest, "equal.p7s", &update, "Stale file handle")?;
     refused_with(guest, "lower.p7s", &update, "Stale file handle")
 }
 
-pub fn activating_lower_version_refused(guest: &mut Guest, spec: &BootSpec) -> CaseResult {
+pub fn activating_lower_version_refused(guest: &mut Guest, image: &Image) -> CaseResult {
     let text = load(guest, "older-other.p7s", &format!("{IPE}/new_policy"))?;
     expect(text.is_empty(), || {
         format!("a lower-versioned policy with another name should load: {text:?}")
     })?;
-    let older = format!("{IPE}/policies/{}-older/active", spec.policy_name);
+    let older = format!("{IPE}/policies/{}-older/active", image.policy.name());
     let refusal = write_text(guest, "1", &older)?;
     let active = run(guest, &format!("cat {older}"))?;
     expect(
@@ -205,18 +191,18 @@ pub fn activating_lower_version_refused(guest: &mut Guest, spec: &BootSpec) -> C
     )
 }
 
-pub fn deleting_active_refused_eperm(guest: &mut Guest, spec: &BootSpec) -> CaseResult {
+pub fn deleting_active_refused_eperm(guest: &mut Guest, image: &Image) -> CaseResult {
     let refusal = write_text(
         guest,
         "1",
-        &format!("{IPE}/policies/{}/delete", spec.policy_name),
+        &format!("{IPE}/policies/{}/delete", image.policy.name()),
     )?;
     expect(refusal.contains("Operation not permitted"), || {
         format!("deleting the active policy was not refused with EPERM: {refusal:?}")
     })
 }
 
-pub fn higher_update_takes_effect(guest: &mut Guest, spec: &BootSpec) -> CaseResult {
+pub fn higher_update_takes_effect(guest: &mut Guest, image: &Image) -> CaseResult {
     // Named `true`, so that busybox runs that applet.
     let before = run(guest, "cp /bin/busybox /tmp/true && /tmp/true 2>&1")?;
     expect(before.status == 126, || {
@@ -225,18 +211,19 @@ pub fn higher_update_takes_effect(guest: &mut Guest, spec: &BootSpec) -> CaseRes
     let text = load(
         guest,
         "higher.p7s",
-        &format!("{IPE}/policies/{}/update", spec.policy_name),
+        &format!("{IPE}/policies/{}/update", image.policy.name()),
     )?;
     expect(text.is_empty(), || {
         format!("the higher-versioned update was refused: {text:?}")
     })?;
     let version = run(
         guest,
-        &format!("cat {IPE}/policies/{}/version", spec.policy_name),
+        &format!("cat {IPE}/policies/{}/version", image.policy.name()),
     )?;
-    expect(version.text.trim() == bumped(&spec.policy_version), || {
-        format!("the active version did not rise: {version:?}")
-    })?;
+    expect(
+        version.text.trim() == bumped(image.policy.version()).to_string(),
+        || format!("the active version did not rise: {version:?}"),
+    )?;
     let after = run(guest, "/tmp/true")?;
     expect(after.status == 0, || {
         format!("/tmp/true should run after the update: {after:?}")
@@ -247,7 +234,8 @@ pub fn higher_update_takes_effect(guest: &mut Guest, spec: &BootSpec) -> CaseRes
 mod tests {
     #[test]
     fn bumps_the_minor_version() {
-        assert_eq!(super::bumped("0.1.0"), "0.2.0");
-        assert_eq!(super::bumped("1.65535.3"), "2.0.0");
+        let bumped = |text: &str| super::bumped(text.parse().unwrap()).to_string();
+        assert_eq!(bumped("0.1.0"), "0.2.0");
+        assert_eq!(bumped("1.65535.3"), "2.0.0");
     }
 }

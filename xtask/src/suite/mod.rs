@@ -6,28 +6,31 @@
 mod cases;
 mod cpio;
 mod differential;
+mod imports;
 mod initramfs;
 mod key_leak;
+mod kill;
 mod ktap;
 mod kunit;
 mod lifecycle;
 mod sealed;
 mod tamper;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use appliance_qemu::Guest;
 
 use crate::exec::Tool;
-use crate::flags::{Ipe, KunitArgs, TestArgs};
-use crate::project::Project;
-use crate::run_qemu;
-use crate::stages::image::{self, BootSpec};
+use crate::flags::{KunitArgs, TestArgs};
+use crate::guests;
+use crate::stages::image::{self, BootSpec, Image};
+use crate::stages::layer_stack::Ipe;
+use crate::stages::session::Session;
 
-type Case = fn(&mut Guest, &BootSpec) -> cases::CaseResult;
+type Case = fn(&mut Guest, &Image) -> cases::CaseResult;
 
 /// Cases on the image as built.
 const SEALED_IMAGE_CASES: &[(&str, Case)] = &[
@@ -130,9 +133,10 @@ impl Tally {
     }
 }
 
-pub fn run(project: &Project, args: &TestArgs) -> Result<ExitCode> {
+pub fn run(session: &Session, args: &TestArgs) -> Result<ExitCode> {
+    let project = &session.project;
     let mut tally = Tally::default();
-    let toolchain = crate::stages::setup::run(project)?;
+    let toolchain = session.toolchain()?;
     if !args.integration_only {
         let started = Instant::now();
         let result = Tool::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
@@ -147,25 +151,34 @@ pub fn run(project: &Project, args: &TestArgs) -> Result<ExitCode> {
     let boot_timeout = Duration::from_secs(args.boot_timeout);
     let mut observations = Vec::new();
     for &ipe in &args.ipe {
-        let image_args = crate::flags::ImageArgs {
+        let image_args = crate::args::ImageArgs {
             name: ipe.output_name(&args.image.name),
             ..args.image.clone()
         };
-        let request = crate::image_request(project, &image_args, ipe);
-        let spec = image::build(project, &request)?;
+        let request = image_args.request(&project.root, ipe)?;
+        let image = image::build(session, &request)?;
+        std::fs::create_dir_all(&image.test_dir)?;
         let guests = Guests {
-            accel: run_qemu::choose_accel(project, &spec),
+            accel: guests::choose_accel(&project.cache, &image.boot),
             boot_timeout,
             prefix: format!("{}/", ipe.name()),
         };
         if ipe == Ipe::Rust {
-            let kernel = crate::stages::kunit::build(project, &request.layers)?;
+            let kernel = crate::stages::kunit::build(session, &request.layers)?;
             tally.record_kunit(&kernel, guests.accel, boot_timeout);
         }
-        let out_dir = project.output_dir(&image_args.name);
-        guests.run_suite(&mut tally, &request, &spec, &out_dir)?;
-        if let Some(text) = guests.observe_ipe(&mut tally, project, &request, &spec, &out_dir)? {
+        guests.run_suite(&mut tally, &image)?;
+        if let Some(text) = guests.observe_ipe(&mut tally, session, &image)? {
             observations.push((ipe.name(), text));
+        }
+        if ipe == Ipe::Rust {
+            let started = Instant::now();
+            let result = kill::check(session, &image).map_err(|error| format!("{error:#}"));
+            tally.record(
+                "rust/interrupted_builds_resume_to_identical_outputs",
+                started,
+                result,
+            );
         }
     }
     if let [(left, left_text), (right, right_text)] = &observations[..] {
@@ -181,8 +194,8 @@ pub fn run(project: &Project, args: &TestArgs) -> Result<ExitCode> {
 }
 
 /// `cargo xtask kunit`: build the KUnit kernel and run its suite.
-pub fn run_kunit_only(project: &Project, args: &KunitArgs) -> Result<ExitCode> {
-    let kernel = crate::stages::kunit::build(project, &args.layers.names)?;
+pub fn run_kunit_only(session: &Session, args: &KunitArgs) -> Result<ExitCode> {
+    let kernel = crate::stages::kunit::build(session, &args.layers.names)?;
     let mut tally = Tally::default();
     // TCG: the KVM probe needs an appliance image, and this suite takes a second under TCG.
     tally.record_kunit(
@@ -203,39 +216,33 @@ struct Guests {
 
 impl Guests {
     /// The integration suite on one image: sealed, tampered, lifecycle and key-leak cases.
-    fn run_suite(
-        &self,
-        tally: &mut Tally,
-        request: &image::ImageRequest,
-        spec: &BootSpec,
-        out_dir: &Path,
-    ) -> Result<()> {
+    fn run_suite(&self, tally: &mut Tally, image: &Image) -> Result<()> {
         self.run_cases(
             tally,
-            spec,
+            image,
+            &image.boot,
             &[],
             &[SEALED_IMAGE_CASES, sealed::CASES].concat(),
         );
 
         // One guest for both tampered disks: each case reads only its own.
-        let tampered = sealed::tampered_copy(out_dir, tampered_copy(out_dir, spec)?)?;
+        let tampered = sealed::tampered_copy(&image.test_dir, tampered_copy(image)?)?;
         self.run_cases(
             tally,
+            image,
             &tampered,
             &[],
             &[TAMPERED_IMAGE_CASES, sealed::TAMPERED_CASES].concat(),
         );
 
-        let keys = crate::stages::sign::load(&request.signer)?;
-        let shipped_policy = std::fs::read_to_string(out_dir.join("policy.pol"))?;
-        let artifacts = lifecycle::make_artifacts(spec, &keys, &shipped_policy, out_dir)?;
-        self.run_cases(tally, spec, &[artifacts], LIFECYCLE_CASES);
+        let artifacts = lifecycle::make_artifacts(image)?;
+        self.run_cases(tally, image, &image.boot, &[artifacts], LIFECYCLE_CASES);
 
         let started = Instant::now();
         tally.record(
             &format!("{}no_private_key_in_outputs", self.prefix),
             started,
-            key_leak::check(spec, out_dir),
+            key_leak::check(image),
         );
         Ok(())
     }
@@ -245,18 +252,13 @@ impl Guests {
     fn observe_ipe(
         &self,
         tally: &mut Tally,
-        project: &Project,
-        request: &image::ImageRequest,
-        spec: &BootSpec,
-        out_dir: &Path,
+        session: &Session,
+        image: &Image,
     ) -> Result<Option<String>> {
         let started = Instant::now();
-        let observed = self.observe(spec).and_then(|appliance| {
-            Ok((
-                appliance,
-                self.initramfs_session(project, request, spec, out_dir)?,
-            ))
-        });
+        let observed = self
+            .observe(image)
+            .and_then(|appliance| Ok((appliance, self.initramfs_session(session, image)?)));
         let (appliance, initramfs) = match observed {
             Ok(texts) => texts,
             Err(reason) => {
@@ -270,7 +272,7 @@ impl Guests {
             initramfs::check(&initramfs),
         );
         let text = appliance + &initramfs;
-        let path = out_dir.join("ipe-observations.txt");
+        let path = image.test_dir.join("ipe-observations.txt");
         crate::cache::write_atomic(&path, text.as_bytes())?;
         println!("observations of IPE written to {}", path.display());
         Ok(Some(text))
@@ -280,12 +282,10 @@ impl Guests {
     /// transcript of its commands.
     fn initramfs_session(
         &self,
-        project: &Project,
-        request: &image::ImageRequest,
-        spec: &BootSpec,
-        out_dir: &Path,
+        session: &Session,
+        image: &Image,
     ) -> std::result::Result<String, String> {
-        let machine = initramfs::machine(project, request, spec, out_dir, self.accel)
+        let machine = initramfs::machine(session, image, self.accel)
             .map_err(|error| format!("building the initramfs test: {error:#}"))?;
         let mut guest = self
             .boot(&machine)
@@ -295,10 +295,10 @@ impl Guests {
     }
 
     /// The differential observations, on guests of their own: they change the IPE state.
-    fn observe(&self, spec: &BootSpec) -> std::result::Result<String, String> {
+    fn observe(&self, image: &Image) -> std::result::Result<String, String> {
         let mut transcript = String::new();
-        for (parameters, commands) in differential::sessions(spec) {
-            let mut machine = run_qemu::machine(spec, self.accel);
+        for (parameters, commands) in differential::sessions(image) {
+            let mut machine = guests::machine(&image.boot, self.accel);
             machine.cmdline = format!("{} {parameters}", machine.cmdline);
             let mut guest = self
                 .boot(&machine)
@@ -310,15 +310,17 @@ impl Guests {
     }
 
     /// Boots one guest and runs `cases` in it; a guest that does not boot fails every case.
+    /// Boots `boot` (the image's own, or a tampered copy) and runs `cases` on `image`.
     fn run_cases(
         &self,
         tally: &mut Tally,
-        spec: &BootSpec,
+        image: &Image,
+        boot: &BootSpec,
         extra_disks: &[PathBuf],
         cases: &[(&str, Case)],
     ) {
         let started = Instant::now();
-        let mut machine = run_qemu::machine(spec, self.accel);
+        let mut machine = guests::machine(boot, self.accel);
         machine.disks.extend_from_slice(extra_disks);
         match self.boot(&machine) {
             Ok(mut guest) => {
@@ -332,7 +334,7 @@ impl Guests {
                     tally.record(
                         &format!("{}{name}", self.prefix),
                         started,
-                        case(&mut guest, spec),
+                        case(&mut guest, image),
                     );
                 }
             }
@@ -349,16 +351,17 @@ impl Guests {
     }
 
     fn boot(&self, machine: &appliance_qemu::Machine) -> Result<Guest> {
-        run_qemu::boot_to_shell(machine, self.boot_timeout)
+        guests::boot_to_shell(machine, self.boot_timeout)
     }
 }
 
 /// A copy of the disk image with one byte of the build record's data flipped.
-fn tampered_copy(out_dir: &Path, spec: &BootSpec) -> Result<BootSpec> {
-    let record = std::fs::read(out_dir.join("build.json")).context("reading the build record")?;
+fn tampered_copy(image: &Image) -> Result<BootSpec> {
+    let spec = &image.boot;
     let mut disk = std::fs::read(&spec.disk)?;
-    let offset = tamper::flip_byte_of_file(&mut disk, &record).map_err(anyhow::Error::msg)?;
-    let tampered_disk = out_dir.join("disk-tampered.img");
+    let offset = tamper::flip_byte_of_file(&mut disk, image.build_record.as_bytes())
+        .map_err(anyhow::Error::msg)?;
+    let tampered_disk = image.test_dir.join("disk-tampered.img");
     crate::cache::write_atomic(&tampered_disk, &disk)?;
     println!(
         "tampered copy: flipped the byte at offset {offset} of {}",

@@ -10,7 +10,7 @@ use super::Case;
 use super::cases::{CaseResult, expect, run};
 use crate::exec::Tool;
 use crate::layers::SEALED_MOUNT;
-use crate::stages::image::BootSpec;
+use crate::stages::image::{BootSpec, Image};
 
 /// The binary the firewall layer seals.
 const SEALED_BINARY: &str = "/opt/sealed/fw-status";
@@ -35,15 +35,15 @@ pub const TAMPERED_CASES: &[(&str, Case)] = &[(
     tampered_binary_fails_with_eio,
 )];
 
-fn has_sealed_disk(spec: &BootSpec) -> CaseResult {
-    expect(spec.sealed_disk.is_some(), || {
+fn has_sealed_disk(image: &Image) -> CaseResult {
+    expect(image.boot.sealed_disk.is_some(), || {
         "the image has no sealed partition: no layer seals a binary (the firewall layer does)"
             .to_owned()
     })
 }
 
-fn partition_is_read_only_ext4(guest: &mut Guest, spec: &BootSpec) -> CaseResult {
-    has_sealed_disk(spec)?;
+fn partition_is_read_only_ext4(guest: &mut Guest, image: &Image) -> CaseResult {
+    has_sealed_disk(image)?;
     let mounts = run(guest, &format!("grep ' {SEALED_MOUNT} ' /proc/mounts"))?;
     expect(
         mounts
@@ -60,9 +60,10 @@ fn partition_is_read_only_ext4(guest: &mut Guest, spec: &BootSpec) -> CaseResult
 
 /// IPE's success audit names the rule that allowed the exec: the fs-verity digest rule with
 /// the digest of the file on the partition, which matches only while fs-verity is enabled.
-fn binary_runs_by_its_digest(guest: &mut Guest, spec: &BootSpec) -> CaseResult {
-    has_sealed_disk(spec)?;
-    let digest = spec
+fn binary_runs_by_its_digest(guest: &mut Guest, image: &Image) -> CaseResult {
+    has_sealed_disk(image)?;
+    let digest = image
+        .boot
         .sealed_disk
         .as_deref()
         .ok_or_else(String::new)
@@ -71,6 +72,20 @@ fn binary_runs_by_its_digest(guest: &mut Guest, spec: &BootSpec) -> CaseResult {
             verity::fs_verity::digest_bytes(&contents, &verity::fs_verity::Params::default())
                 .map_err(|error| error.to_string())
         })?;
+    let recorded = image.sealed.as_ref().and_then(|sealed| {
+        sealed
+            .files
+            .iter()
+            .find(|file| file.install == SEALED_BINARY)
+    });
+    expect(
+        recorded.is_some_and(|file| file.digest == digest.to_string()),
+        || {
+            format!(
+                "the build recorded {recorded:?} for {SEALED_BINARY}, the partition holds {digest}"
+            )
+        },
+    )?;
     // The audit record prints the algorithm quoted and the digest in capitals.
     let rule = format!(
         "rule=\"op=EXECUTE fsverity_digest=\"sha256\":{} action=ALLOW\"",
@@ -102,8 +117,8 @@ fn binary_runs_by_its_digest(guest: &mut Guest, spec: &BootSpec) -> CaseResult {
 
 /// The same bytes without fs-verity (on tmpfs) have no digest to match, and with one byte
 /// changed they could not match it anyway.
-fn copy_is_denied(guest: &mut Guest, spec: &BootSpec) -> CaseResult {
-    has_sealed_disk(spec)?;
+fn copy_is_denied(guest: &mut Guest, image: &Image) -> CaseResult {
+    has_sealed_disk(image)?;
     for (copy, change) in [
         ("/tmp/fw-status", ""),
         (
@@ -127,8 +142,8 @@ fn copy_is_denied(guest: &mut Guest, spec: &BootSpec) -> CaseResult {
     Ok(())
 }
 
-fn tampered_binary_fails_with_eio(guest: &mut Guest, spec: &BootSpec) -> CaseResult {
-    has_sealed_disk(spec)?;
+fn tampered_binary_fails_with_eio(guest: &mut Guest, image: &Image) -> CaseResult {
+    has_sealed_disk(image)?;
     let read = run(
         guest,
         &format!("cat {SEALED_BINARY} > /dev/null 2>/tmp/err; echo $? $(cat /tmp/err)"),
@@ -146,7 +161,7 @@ fn tampered_binary_fails_with_eio(guest: &mut Guest, spec: &BootSpec) -> CaseRes
 
 /// `spec` with its sealed partition replaced by a copy in which one byte of the sealed
 /// binary's data is flipped; unchanged when the image has no sealed partition.
-pub fn tampered_copy(out_dir: &Path, spec: BootSpec) -> Result<BootSpec> {
+pub fn tampered_copy(test_dir: &Path, spec: BootSpec) -> Result<BootSpec> {
     let Some(sealed_disk) = &spec.sealed_disk else {
         return Ok(spec);
     };
@@ -156,7 +171,7 @@ pub fn tampered_copy(out_dir: &Path, spec: BootSpec) -> Result<BootSpec> {
     let offset = super::tamper::flip_byte_of_file(&mut disk, &contents).map_err(|error| {
         anyhow::anyhow!("{SEALED_BINARY} in {}: {error}", sealed_disk.display())
     })?;
-    let tampered_disk = out_dir.join("sealed-tampered.img");
+    let tampered_disk = test_dir.join("sealed-tampered.img");
     crate::cache::write_atomic(&tampered_disk, &disk)?;
     println!(
         "tampered copy: flipped the byte at offset {offset} of {}",

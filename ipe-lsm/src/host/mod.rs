@@ -1,5 +1,5 @@
 //! Host-side conveniences: `Vec` storage, the policy checker used by
-//! `cargo xtask policy check`, and a canonical printer.
+//! `cargo xtask policy check`, a canonical printer, and [`PolicyText`] for writing policies.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -9,6 +9,9 @@ use crate::index::{IndexEntry, IndexedPolicy};
 use crate::model::{Op, Policy, Property, Rule};
 use crate::parser::{ParseError, parse};
 use crate::storage::{OutOfMemory, Vector};
+
+mod policy_text;
+pub use policy_text::{BadVersion, PolicyText};
 
 impl<T> Vector<T> for Vec<T> {
     fn try_push(&mut self, item: T) -> Result<(), OutOfMemory> {

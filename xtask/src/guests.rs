@@ -1,15 +1,14 @@
-//! `run-qemu`: boot a built image interactively, and the accelerator choice shared with tests.
+//! Booting images in QEMU: the machine for a boot spec, a guest booted to its shell, and the
+//! accelerator choice, shared by `run-qemu`, the tests and the benchmarks.
 
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use appliance_qemu::{Accel, Guest, Machine};
 
-use crate::cache;
+use crate::cache::{self, Cache};
 use crate::exec::Tool;
-use crate::flags::RunArgs;
-use crate::project::Project;
-use crate::stages::image::{self, BootSpec};
+use crate::stages::image::BootSpec;
 
 /// What the init prints once userspace runs; a guest that prints it has booted.
 pub const BOOTED_MARKER: &str = "init: IPE";
@@ -35,30 +34,9 @@ pub fn boot_to_shell(machine: &Machine, timeout: Duration) -> Result<Guest> {
     Ok(guest)
 }
 
-pub fn run(project: &Project, args: &RunArgs) -> Result<()> {
-    let mut spec = image::load_boot_spec(&project.output_dir(&args.name))?;
-    if let Some(extra) = &args.append {
-        spec.cmdline = format!("{} {extra}", spec.cmdline);
-    }
-    let accel = match args.accel.as_deref() {
-        Some("kvm") => Accel::Kvm,
-        Some(_) => Accel::Tcg,
-        None => choose_accel(project, &spec),
-    };
-    eprintln!(
-        "Booting {} ({accel:?}). Quit with Ctrl-A X.",
-        spec.kernel.display()
-    );
-    let status = appliance_qemu::run_interactive(&machine(&spec, accel))?;
-    if !status.success() {
-        bail!("QEMU exited with {status}");
-    }
-    Ok(())
-}
-
 /// KVM only where a quick boot under it proves it works; the answer is kept per host kernel and
 /// QEMU version, because guests have been seen to hang or QEMU to assert under KVM.
-pub fn choose_accel(project: &Project, spec: &BootSpec) -> Accel {
+pub fn choose_accel(cache: &Cache, spec: &BootSpec) -> Accel {
     if std::fs::File::options()
         .read(true)
         .write(true)
@@ -76,7 +54,7 @@ pub fn choose_accel(project: &Project, spec: &BootSpec) -> Accel {
         .input("qemu", qemu)
         .input("host", host)
         .finish();
-    let record = project.cache.path("kvm-probe").join(key);
+    let record = cache.path("kvm-probe").join(key);
     let works = match std::fs::read_to_string(&record) {
         Ok(answer) => answer == "works",
         Err(_) => {
