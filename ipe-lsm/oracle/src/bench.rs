@@ -165,7 +165,7 @@ pub fn table(rows: &[Row]) -> String {
     for row in rows {
         let _ = writeln!(
             out,
-            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.2} | {:.1} |",
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} |",
             row.rules,
             row.case,
             row.upstream_ns,
