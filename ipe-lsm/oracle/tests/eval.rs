@@ -50,13 +50,20 @@ fn upstream_harness_reports_the_matched_rule() {
     let upstream = policy(
         "op=KMODULE action=DENY\n\
          op=EXECUTE boot_verified=TRUE action=DENY\n\
-         op=EXECUTE fsverity_digest=sha256:abababababababababababababababababababababababababababababababab action=DENY\n",
+         op=EXECUTE fsverity_digest=sha256:abababababababababababababababababababababababababababababababab action=DENY\n\
+         op=EXECUTE dmverity_roothash=sha256:ABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABAB action=DENY\n",
     );
+    let exec = Some(Op::Execute);
+    let dm_verity = Facts {
+        has_bdev: true,
+        dm_verity_root_hash: FactDigest::new(b"sha256", &DIGEST).unwrap(),
+        ..file()
+    };
+    assert_eq!(upstream.decide(exec, &dm_verity, &Config::ALL), rule(0, 2));
     let verity = Facts {
         fs_verity_digest: FactDigest::new(b"sha256", &DIGEST).unwrap(),
         ..file()
     };
-    let exec = Some(Op::Execute);
     assert_eq!(upstream.decide(exec, &verity, &Config::ALL), rule(0, 1));
     let initramfs = Facts {
         initramfs: true,
