@@ -36,6 +36,7 @@ pub fn config_bits(config: &Config) -> u32 {
 }
 
 /// `enum ipe_op_type`, with `IPE_OP_INVALID` for an unknown op.
+#[cfg(not(ipe_oracle_missing))]
 fn op_number(op: Option<Op>) -> i32 {
     op.map_or(Op::ALL.len() as i32, |op| i32::from(op as u8))
 }
