@@ -96,3 +96,30 @@ int ipe_oracle_parse(const char *text, size_t text_len, char *out, size_t out_ca
 	*out_len = sink.len;
 	return sink.overflow ? 1 : 0;
 }
+
+/* A policy parsed by upstream for the eval harness; NULL with *rc on error. */
+struct ipe_policy *ipe_oracle_policy_new(const char *text, size_t text_len, int *rc)
+{
+	struct ipe_policy *policy = kzalloc(sizeof(*policy), GFP_KERNEL);
+	char *copy = kmemdup_nul(text, text_len, GFP_KERNEL);
+
+	*rc = -ENOMEM;
+	if (policy && copy) {
+		policy->text = copy;
+		policy->textlen = text_len;
+		*rc = ipe_parse_policy(policy);
+	}
+	kfree(copy);
+	if (*rc) {
+		kfree(policy);
+		return NULL;
+	}
+	policy->text = NULL;
+	return policy;
+}
+
+void ipe_oracle_policy_free(struct ipe_policy *policy)
+{
+	ipe_free_parsed_policy(policy->parsed);
+	kfree(policy);
+}

@@ -27,6 +27,9 @@ typedef int16_t s16;
 typedef int32_t s32;
 typedef long long s64;
 typedef unsigned int gfp_t;
+typedef u32 __u32;
+typedef u64 __u64;
+typedef u64 __le64;
 
 /* Kernel errno numbers (asm-generic), same as Linux userspace. */
 #define ENOMEM 12
@@ -45,7 +48,8 @@ typedef unsigned int gfp_t;
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define min(a, b) ((a) < (b) ? (a) : (b))
 #define min_t(type, a, b) min((type)(a), (type)(b))
-#define WARN(cond, ...) (cond)
+/* A statement expression, as in the kernel, so an unused WARN() is no warning. */
+#define WARN(cond, ...) ({ bool __warned = !!(cond); __warned; })
 #define div_u64(dividend, divisor) ((u64)(dividend) / (u32)(divisor))
 #define get_unaligned(ptr) (*(ptr))
 

@@ -1,11 +1,12 @@
 //! ipe-lsm against upstream's C parser. `IPE_ORACLE_INPUTS` sets how many
-//! generated inputs to try (CI default below; long mode: 10000000 with
-//! `--release`), `IPE_ORACLE_SEED` the stream.
+//! generated inputs to try (CI default below), `IPE_ORACLE_SEED` the stream;
+//! the long run is `ipe-differential parse` (see the ipe-lsm README).
 
 #[path = "../../vectors/mod.rs"]
 mod vectors;
 
-use ipe_lsm_oracle::{Outcome, diverges, generate, upstream};
+use ipe_lsm_oracle::parse::{self, Outcome, diverges, theirs};
+use ipe_lsm_oracle::run::Collect;
 
 const DEFAULT_INPUTS: u64 = 100_000;
 
@@ -16,10 +17,6 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn show(text: &[u8]) -> String {
-    text.escape_ascii().to_string()
-}
-
 #[test]
 fn golden_vectors_match_upstream_and_expected_errno() {
     let cases = vectors::upstream::UPSTREAM_CASES
@@ -27,10 +24,9 @@ fn golden_vectors_match_upstream_and_expected_errno() {
         .chain(vectors::targeted::TARGETED_CASES);
     let mut failures = Vec::new();
     for case in cases {
-        let theirs = upstream(case.text);
-        let errno = match &theirs {
+        let errno = match theirs(case.text) {
             Outcome::Accepted(_) => 0,
-            Outcome::Rejected(errno) => *errno,
+            Outcome::Rejected(errno) => errno,
         };
         if errno != case.errno {
             failures.push(format!(
@@ -50,31 +46,23 @@ fn generated_inputs_agree_with_upstream() {
     let count = env_u64("IPE_ORACLE_INPUTS", DEFAULT_INPUTS);
     let seed = env_u64("IPE_ORACLE_SEED", 0x1BE_2024);
     let started = std::time::Instant::now();
-    let mut divergences = Vec::new();
-    let mut accepted = 0_u64;
-    for n in 0..count {
-        let text = generate::input(seed, n);
-        match diverges(&text) {
-            Some((theirs, mine)) => divergences.push(format!(
-                "input #{n} `{}`\n  upstream: {theirs:?}\n  ours:     {mine:?}",
-                show(&text)
-            )),
-            None => {
-                accepted +=
-                    u64::from(matches!(upstream(&text), Outcome::Accepted(_)) && n % 16 == 0)
-            }
-        }
-        if divergences.len() >= 20 {
-            break;
-        }
-    }
+    let mut divergences = Collect::new(20);
+    let tally = parse::run(seed, count, &mut divergences);
     eprintln!(
-        "oracle: {count} inputs (seed {seed:#x}), ~{} accepted, {} divergences, {:.1?}",
-        accepted * 16,
-        divergences.len(),
+        "oracle: {} inputs (seed {seed:#x}), {} accepted, {} divergences, {:.1?}",
+        tally.tried,
+        tally.positive,
+        tally.divergences,
         started.elapsed()
     );
-    assert!(divergences.is_empty(), "{}", divergences.join("\n"));
+    assert!(
+        divergences.found.is_empty(),
+        "{}",
+        divergences.found.join("\n")
+    );
+    assert_eq!(tally.tried, count);
+    // A generator that stopped producing valid policies would test little.
+    assert!(tally.positive * 10 > count, "{tally:?}");
 }
 
 #[test]
@@ -82,9 +70,6 @@ fn canonical_form_carries_the_parsed_policy() {
     let text = b"policy_name=a policy_version=1.2.3\nDEFAULT action=ALLOW\nDEFAULT op=KMODULE action=DENY\n\
         op=EXECUTE fsverity_digest=sha256:AB boot_verified=FALSE action=DENY\n";
     let expected = "N:61\nV:1.2.3\nG:0\nO0:2\nR0:1 P5:736861323536:ab P0\nO1:2\nO2:1\nO3:2\nO4:2\nO5:2\nO6:2\n";
-    assert_eq!(upstream(text), Outcome::Accepted(expected.to_string()));
-    assert_eq!(
-        ipe_lsm_oracle::ours(text),
-        Outcome::Accepted(expected.to_string())
-    );
+    assert_eq!(theirs(text), Outcome::Accepted(expected.to_string()));
+    assert_eq!(parse::ours(text), Outcome::Accepted(expected.to_string()));
 }
