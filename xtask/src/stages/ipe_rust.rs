@@ -17,10 +17,8 @@ pub const LAYER: &str = "ipe-rust";
 /// Where the directory goes in the kernel tree.
 const TREE_DIR: &str = "security/ipe_rust";
 
-/// Host-only engine files: the kernel builds the `no_std` core without them.
-const HOST_ONLY: &[&str] = &["host.rs"];
-
-/// `(destination relative to the kernel tree, source)` for every file of the Rust IPE.
+/// `(destination relative to the kernel tree, source)` for every file of the Rust IPE. Only
+/// files directly in each folder: the engine's host-only module is the folder `src/host/`.
 pub fn tree_files(root: &Path) -> Result<Vec<(PathBuf, PathBuf)>> {
     let mut files = Vec::new();
     for (from, to, keep) in [
@@ -46,7 +44,7 @@ pub fn tree_files(root: &Path) -> Result<Vec<(PathBuf, PathBuf)>> {
             let path = entry?.path();
             let name = path.file_name().unwrap_or_default().to_string_lossy();
             let wanted = keep.is_none_or(|ext| path.extension().is_some_and(|e| e == ext));
-            if path.is_file() && wanted && !HOST_ONLY.contains(&name.as_ref()) {
+            if path.is_file() && wanted {
                 files.push((to.join(name.as_ref()), path.clone()));
             }
         }
@@ -82,6 +80,6 @@ mod tests {
                 "{expected} in {dests:?}"
             );
         }
-        assert!(!dests.iter().any(|d| d.ends_with("host.rs")));
+        assert!(!dests.iter().any(|d| d.contains("host")));
     }
 }
