@@ -165,3 +165,28 @@ fn sealed_binaries_live_under_the_sealed_mount() {
         );
     }
 }
+
+#[test]
+fn the_readme_layer_example_is_a_valid_layer_with_rules_the_kernel_accepts() {
+    let readme = include_str!("../../../README.md");
+    let example = readme
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("README.md has a ```toml layer example");
+    let manifest: LayerManifest = toml::from_str(example).expect("the example parses");
+    assert!(!manifest.policy.rules.is_empty());
+    for rule in &manifest.policy.rules {
+        let mut policy = ipe_lsm::host::PolicyText::new(
+            "readme",
+            ipe_lsm::Version::default(),
+            ipe_lsm::Action::Deny,
+        );
+        policy.rule(rule.get_ref().clone());
+        assert!(
+            policy.render_checked().is_ok(),
+            "the README's rule {:?} is one the kernel refuses",
+            rule.get_ref()
+        );
+    }
+}
