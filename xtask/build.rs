@@ -8,7 +8,10 @@ use sha2::{Digest, Sha256};
 
 /// Stage → the files and folders, relative to the workspace, whose code shapes its output.
 const STAGES: &[(&str, &[&str])] = &[
-    ("ROOTFS", &["xtask/src/stages/rootfs.rs"]),
+    (
+        "ROOTFS",
+        &["xtask/src/stages/rootfs.rs", "xtask/src/stages/tree.rs"],
+    ),
     ("SEALED", &["xtask/src/stages/sealed.rs", "verity/src"]),
     ("VERITY", &["xtask/src/stages/verity.rs", "verity/src"]),
     (

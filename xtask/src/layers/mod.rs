@@ -156,6 +156,22 @@ impl Layer {
                 ),
             ));
         }
+        // A symlink in the layer must not lead the build to read the host's files.
+        let inside = std::fs::canonicalize(&path)
+            .ok()
+            .zip(std::fs::canonicalize(&self.dir).ok())
+            .is_some_and(|(real, dir)| real.starts_with(dir));
+        if !inside {
+            return Err(self.invalid(
+                value,
+                key,
+                format!(
+                    "{} leads outside the layer folder {} through a symlink; copy what it needs into the layer",
+                    path.display(),
+                    self.dir.display()
+                ),
+            ));
+        }
         Ok(path)
     }
 }
@@ -206,8 +222,11 @@ pub fn resolve(
         }
         for binary in &manifest.binaries {
             let install = binary.install.get_ref();
-            if !install.starts_with('/') || install.ends_with('/') {
-                return Err(layer.invalid(&binary.install, "binaries.install", format!("{install:?} must be an absolute file path in the root filesystem, such as \"/sbin/init\"")));
+            if !install.starts_with('/')
+                || install.ends_with('/')
+                || install.split('/').any(|part| part == ".." || part == ".")
+            {
+                return Err(layer.invalid(&binary.install, "binaries.install", format!("{install:?} must be an absolute file path in the root filesystem, with no `.` or `..`, such as \"/sbin/init\"")));
             }
             if let Err(message) = check_sealed_install(install, binary.sealed) {
                 return Err(layer.invalid(&binary.install, "binaries.install", message));
@@ -235,13 +254,27 @@ pub fn resolve(
             }
             resolved.policy_name = Some(name.get_ref().clone());
         }
-        resolved.policy_rules.extend(
-            manifest
-                .policy
-                .rules
-                .iter()
-                .map(|rule| rule.get_ref().clone()),
-        );
+        for rule in &manifest.policy.rules {
+            // Checked now, by the parser the kernel runs, so that the error names this line.
+            let mut alone = ipe_lsm::host::PolicyText::new(
+                "layer",
+                ipe_lsm::Version::default(),
+                ipe_lsm::Action::Deny,
+            );
+            alone.rule(rule.get_ref().clone());
+            if let Err(diagnostic) = alone.render_checked() {
+                return Err(layer.invalid(
+                    rule,
+                    "policy.rules",
+                    format!(
+                        "{:?} is not a rule the kernel accepts ({}): see the IPE rule grammar in the README",
+                        rule.get_ref(),
+                        diagnostic.explanation
+                    ),
+                ));
+            }
+            resolved.policy_rules.push(rule.get_ref().clone());
+        }
     }
     Ok(resolved)
 }

@@ -102,7 +102,7 @@ fn later_layers_override_earlier_ones() {
         root.path(),
         "base",
         &format!(
-            "description = \"x\"\n{}[policy]\nname = \"base\"\nrules = [\"r1\"]\n",
+            "description = \"x\"\n{}[policy]\nname = \"base\"\nrules = [\"op=KMODULE action=DENY\"]\n",
             binary("a")
         ),
     );
@@ -110,14 +110,17 @@ fn later_layers_override_earlier_ones() {
         root.path(),
         "product",
         &format!(
-            "description = \"y\"\n{}[policy]\nname = \"product\"\nrules = [\"r2\"]\n",
+            "description = \"y\"\n{}[policy]\nname = \"product\"\nrules = [\"op=KEXEC_IMAGE action=DENY\"]\n",
             binary("b")
         ),
     );
     let resolved = resolve_names(root.path(), &["base", "product"]).unwrap();
     assert_eq!(resolved.binaries["/sbin/init"].package, "b");
     assert_eq!(resolved.policy_name.as_deref(), Some("product"));
-    assert_eq!(resolved.policy_rules, ["r1", "r2"]);
+    assert_eq!(
+        resolved.policy_rules,
+        ["op=KMODULE action=DENY", "op=KEXEC_IMAGE action=DENY"]
+    );
 }
 
 #[test]
@@ -189,4 +192,43 @@ fn the_readme_layer_example_is_a_valid_layer_with_rules_the_kernel_accepts() {
             rule.get_ref()
         );
     }
+}
+
+#[test]
+fn a_rule_the_kernel_refuses_is_reported_at_its_layer_line() {
+    let root = tempfile::tempdir().unwrap();
+    write_layer(
+        root.path(),
+        "fw",
+        "description = \"x\"\n\n[policy]\nrules = [\n  \"op=EXECUTE boot_verified=TRUE action=ALLOW\",\n  \"op=KERNEL_READ action=ALLOW\",\n]\n",
+    );
+    let message = resolve_names(root.path(), &["fw"]).unwrap_err().to_string();
+    assert!(message.contains("fw/layer.toml:6:"), "{message}");
+    assert!(message.contains("KERNEL_READ"), "{message}");
+}
+
+#[test]
+fn install_paths_cannot_climb_out_of_their_folder() {
+    let root = tempfile::tempdir().unwrap();
+    write_layer(
+        root.path(),
+        "fw",
+        "description = \"x\"\n\n[[binaries]]\npackage = \"fw-status\"\nbin = \"fw-status\"\ninstall = \"/opt/sealed/../../../tmp/x\"\nsealed = true\n",
+    );
+    let message = resolve_names(root.path(), &["fw"]).unwrap_err().to_string();
+    assert!(message.contains("no `.` or `..`"), "{message}");
+}
+
+#[test]
+fn a_layer_path_that_leads_outside_through_a_symlink_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    write_layer(
+        root.path(),
+        "fw",
+        "description = \"x\"\noverlay = \"files\"\n",
+    );
+    std::os::unix::fs::symlink("/etc", root.path().join("fw/files")).unwrap();
+    let message = resolve_names(root.path(), &["fw"]).unwrap_err().to_string();
+    assert!(message.contains("outside the layer folder"), "{message}");
+    assert!(message.contains("fw/layer.toml:2:"), "{message}");
 }

@@ -20,4 +20,5 @@ pub mod session;
 pub mod setup;
 pub mod sign;
 mod stage_sources;
+mod tree;
 pub mod verity;

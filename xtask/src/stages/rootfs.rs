@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use walkdir::WalkDir;
 
+use super::tree::Tree;
 use crate::cache::{self, KeyHasher};
 use crate::exec::Tool;
 
@@ -139,21 +140,19 @@ fn stage_tree(inputs: &RootfsInputs, root: &Path) -> Result<()> {
     for deb in &inputs.debs {
         Tool::new("dpkg-deb").arg("-x").arg(deb).arg(root).run()?;
     }
+    // From here on every write stays inside the tree, whatever links the packages and the
+    // layers put there.
+    let tree = Tree::open(root)?;
     for overlay in &inputs.overlays {
-        copy_tree(overlay, root)?;
+        copy_overlay(overlay, &tree)?;
     }
     for (install, built) in &inputs.binaries {
-        let target = inside(root, install);
-        fs::create_dir_all(target.parent().context("binary path has no parent")?)?;
-        fs::copy(built, &target)
+        let contents = fs::read(built).with_context(|| format!("reading {}", built.display()))?;
+        tree.write_file(&relative(install), &contents, 0o755)
             .with_context(|| format!("installing {} as {install}", built.display()))?;
-        fs::set_permissions(&target, fs::Permissions::from_mode(0o755))?;
     }
     for (path, contents) in &inputs.generated {
-        let target = inside(root, path);
-        fs::create_dir_all(target.parent().context("generated path has no parent")?)?;
-        fs::write(&target, contents)?;
-        fs::set_permissions(&target, fs::Permissions::from_mode(0o644))?;
+        tree.write_file(&relative(path), contents, 0o644)?;
     }
     // Directories' modes come from the umask otherwise; pin them.
     for entry in WalkDir::new(root) {
@@ -170,29 +169,28 @@ fn stage_tree(inputs: &RootfsInputs, root: &Path) -> Result<()> {
     Ok(())
 }
 
-fn inside(root: &Path, absolute: &str) -> PathBuf {
-    root.join(absolute.trim_start_matches('/'))
+fn relative(absolute: &str) -> PathBuf {
+    PathBuf::from(absolute.trim_start_matches('/'))
 }
 
-/// Copies files, symlinks and folders, keeping file modes; an existing file is replaced.
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    for entry in WalkDir::new(from).min_depth(1).sort_by_file_name() {
+/// Copies an overlay's files, symlinks and folders into the tree, keeping file modes; an
+/// existing file is replaced. Symlinks are kept as symlinks, never followed.
+fn copy_overlay(overlay: &Path, tree: &Tree) -> Result<()> {
+    for entry in WalkDir::new(overlay).min_depth(1).sort_by_file_name() {
         let entry = entry?;
-        let target = to.join(entry.path().strip_prefix(from)?);
+        let relative = entry.path().strip_prefix(overlay)?;
         let file_type = entry.file_type();
-        if file_type.is_dir() {
-            fs::create_dir_all(&target)?;
-            continue;
-        }
-        if target.symlink_metadata().is_ok() {
-            fs::remove_file(&target)?;
-        }
-        if file_type.is_symlink() {
-            std::os::unix::fs::symlink(fs::read_link(entry.path())?, &target)?;
+        let placed = if file_type.is_dir() {
+            tree.create_dir_all(relative).map(drop)
+        } else if file_type.is_symlink() {
+            tree.symlink(relative, &fs::read_link(entry.path())?)
+        } else if file_type.is_file() {
+            let mode = entry.metadata()?.permissions().mode() & 0o7777;
+            tree.write_file(relative, &fs::read(entry.path())?, mode)
         } else {
-            fs::copy(entry.path(), &target)
-                .with_context(|| format!("copying {}", entry.path().display()))?;
-        }
+            anyhow::bail!("only files, folders and symlinks can be in an overlay")
+        };
+        placed.with_context(|| format!("overlay {}: {}", overlay.display(), relative.display()))?;
     }
     Ok(())
 }
@@ -222,6 +220,33 @@ mod tests {
         if reverse {
             fs::set_permissions(root.join("usr"), fs::Permissions::from_mode(0o700)).unwrap();
         }
+    }
+
+    /// The fault found by trying the builder as a new user: a layer's symlink to a host folder,
+    /// then a later layer's file below it, wrote the file on the host, as root.
+    #[test]
+    fn a_later_layer_cannot_write_through_an_earlier_layers_symlink_to_the_host() {
+        let work = tempfile::tempdir().unwrap();
+        let host_dir = work.path().join("host");
+        fs::create_dir(&host_dir).unwrap();
+        let (first, second) = (work.path().join("first"), work.path().join("second"));
+        fs::create_dir(&first).unwrap();
+        std::os::unix::fs::symlink(&host_dir, first.join("escape")).unwrap();
+        fs::create_dir_all(second.join("escape")).unwrap();
+        fs::write(second.join("escape/pwned"), b"x").unwrap();
+        let root = work.path().join("root");
+        fs::create_dir(&root).unwrap();
+        let inputs = RootfsInputs {
+            debs: Vec::new(),
+            overlays: vec![first, second.clone()],
+            binaries: Vec::new(),
+            generated: Vec::new(),
+            source_date_epoch: 0,
+        };
+        let error = format!("{:#}", stage_tree(&inputs, &root).unwrap_err());
+        assert!(!host_dir.join("pwned").exists(), "written on the host");
+        assert!(error.contains(&second.display().to_string()), "{error}");
+        assert!(error.contains("escape"), "{error}");
     }
 
     #[test]
