@@ -8,7 +8,7 @@ use appliance_qemu::{Accel, Guest, Machine};
 
 use crate::cache::{self, Cache};
 use crate::exec::Tool;
-use crate::stages::image::BootSpec;
+use crate::stages::boot_spec::BootSpec;
 
 /// What the init prints once userspace runs; a guest that prints it has booted.
 pub const BOOTED_MARKER: &str = "init: IPE";

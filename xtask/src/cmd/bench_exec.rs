@@ -14,7 +14,8 @@ use ipe_lsm::host::PolicyText;
 
 use crate::args::ImageArgs;
 use crate::guests;
-use crate::stages::image::{self, BootSpec};
+use crate::stages::boot_spec::BootSpec;
+use crate::stages::image;
 use crate::stages::layer_stack::Ipe;
 use crate::stages::session::Session;
 

@@ -6,7 +6,7 @@ use clap::Args;
 
 use crate::guests;
 use crate::project::Project;
-use crate::stages::image;
+use crate::stages::{boot_spec, image};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -23,7 +23,7 @@ pub struct RunArgs {
 
 pub fn run(project: &Project, args: &RunArgs) -> Result<()> {
     image::check_name(&args.name)?;
-    let mut spec = image::load_boot_spec(&project.output_dir(&args.name))?;
+    let mut spec = boot_spec::load(&project.output_dir(&args.name))?;
     if let Some(extra) = &args.append {
         spec.cmdline = format!("{} {extra}", spec.cmdline);
     }

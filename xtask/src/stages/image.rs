@@ -7,13 +7,12 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use ipe_lsm::host::PolicyText;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::boot_spec::{BootFile, BootSpec};
 use super::kernel::{self, BuiltIn, Flavour};
 use super::kernel_inputs::kernel_inputs;
 use super::layer_stack::{Ipe, Layers};
@@ -22,6 +21,7 @@ use super::record::{self, BUILD_RECORD};
 use super::sealed::{self, SealedOutput};
 use super::session::Session;
 use super::sign::{Keys, SignerChoice};
+use super::timings::Timings;
 use super::verity::VerityOutput;
 use super::{binaries, disk, policy, rootfs, setup, verity};
 use crate::cache;
@@ -43,41 +43,6 @@ pub struct ImageRequest {
     pub policy_version: Option<String>,
 }
 
-/// What to boot: the kernel, the disks in the order the guest sees them, the command line.
-#[derive(Debug, Clone)]
-pub struct BootSpec {
-    pub kernel: PathBuf,
-    pub disk: PathBuf,
-    /// The sealed partition (ext4 with fs-verity), attached second, when a layer seals binaries.
-    pub sealed_disk: Option<PathBuf>,
-    pub cmdline: String,
-}
-
-impl BootSpec {
-    /// The image's disks in the order the guest sees them: `/dev/vda`, then `/dev/vdb`.
-    pub fn disks(&self) -> Vec<PathBuf> {
-        std::iter::once(self.disk.clone())
-            .chain(self.sealed_disk.clone())
-            .collect()
-    }
-
-    /// The guest's name for the first disk attached after the image's own, as tests do.
-    pub fn extra_disk_device(&self) -> String {
-        format!("/dev/vd{}", char::from(b'a' + self.disks().len() as u8))
-    }
-}
-
-/// `boot.json`: the boot spec with file names relative to the output folder, so that the
-/// folder can be moved and two checkouts ship the same bytes.
-#[derive(Serialize, Deserialize)]
-struct BootFile {
-    kernel: String,
-    disk: String,
-    sealed_disk: Option<String>,
-    cmdline: String,
-}
-
-pub const BOOT_SPEC: &str = "boot.json";
 /// The guest's name for the sealed partition: the second disk.
 const SEALED_DEVICE: &str = "/dev/vdb";
 
@@ -322,7 +287,7 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
                 Deliverable::Bytes(record.text.clone().into_bytes()),
             ),
             (
-                BOOT_SPEC,
+                super::boot_spec::FILE,
                 Deliverable::Bytes((serde_json::to_string_pretty(&boot_file)? + "\n").into_bytes()),
             ),
         ];
@@ -331,7 +296,7 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
         }
         publish(&out_dir, files)
     })?;
-    let boot = load_boot_spec(&out_dir)?;
+    let boot = super::boot_spec::load(&out_dir)?;
     timings.report();
     tracing::info!(
         "image: {} (root hash {})",
@@ -402,52 +367,6 @@ fn remove_leftovers(work_dir: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Reads the boot spec of a built image.
-pub fn load_boot_spec(out_dir: &Path) -> Result<BootSpec> {
-    let path = out_dir.join(BOOT_SPEC);
-    let text = fs::read_to_string(&path).with_context(|| {
-        format!(
-            "{} not found: build the image first with `cargo xtask image`",
-            path.display()
-        )
-    })?;
-    let file: BootFile =
-        serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
-    Ok(BootSpec {
-        kernel: out_dir.join(file.kernel),
-        disk: out_dir.join(file.disk),
-        sealed_disk: file.sealed_disk.map(|name| out_dir.join(name)),
-        cmdline: file.cmdline,
-    })
-}
-
-/// The time each stage took, printed at the end of a build.
-#[derive(Default)]
-struct Timings(Vec<(&'static str, Duration)>);
-
-impl Timings {
-    fn time<T>(&mut self, stage: &'static str, run: impl FnOnce() -> Result<T>) -> Result<T> {
-        let started = Instant::now();
-        let result = run().with_context(|| format!("stage {stage}"));
-        self.0.push((stage, started.elapsed()));
-        result
-    }
-
-    fn report(&self) {
-        let total: Duration = self.0.iter().map(|(_, took)| *took).sum();
-        let stages: Vec<String> = self
-            .0
-            .iter()
-            .map(|(stage, took)| format!("{stage} {:.2}s", took.as_secs_f64()))
-            .collect();
-        tracing::info!(
-            "image: built in {:.2}s: {}",
-            total.as_secs_f64(),
-            stages.join(", ")
-        );
-    }
 }
 
 #[cfg(test)]

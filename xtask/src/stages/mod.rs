@@ -2,6 +2,7 @@
 
 mod apt_sources;
 pub mod binaries;
+pub mod boot_spec;
 mod disk;
 pub mod image;
 pub mod ipe_rust;
@@ -20,5 +21,6 @@ pub mod session;
 pub mod setup;
 pub mod sign;
 mod stage_sources;
+mod timings;
 mod tree;
 pub mod verity;

@@ -1,4 +1,4 @@
-//! Kill safety: `cargo xtask image` killed with SIGKILL, its whole process group at once, while
+//! Kill safety: `xtask image` killed with SIGKILL, its whole process group at once, while
 //! it packs the rootfs, hashes the verity tree, relinks the kernel and compiles a kernel
 //! object, then run again, ships exactly what a build that was never interrupted ships.
 //!
@@ -75,7 +75,7 @@ pub fn check(session: &Session, image: &Image) -> Result<()> {
             status.code().is_none(),
             "the build was to be killed during the {what}, but exited with {status}"
         );
-        println!("kill test: killed `cargo xtask image` during the {what}");
+        println!("kill test: killed `xtask image` during the {what}");
     }
     let status = xtask_image(project, &interrupted, &epoch, base, false)?.wait()?;
     ensure!(
@@ -91,7 +91,7 @@ pub fn check(session: &Session, image: &Image) -> Result<()> {
     Ok(())
 }
 
-/// `cargo xtask image` for `name` at `epoch`, with the layers, IPE and keys of `base`.
+/// `xtask image` for `name` at `epoch`, with the layers, IPE and keys of `base`.
 fn xtask_image(
     project: &crate::project::Project,
     name: &str,

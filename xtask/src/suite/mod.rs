@@ -26,7 +26,8 @@ use appliance_qemu::Guest;
 use crate::exec::Tool;
 use crate::flags::{KunitArgs, TestArgs};
 use crate::guests;
-use crate::stages::image::{self, BootSpec, Image};
+use crate::stages::boot_spec::BootSpec;
+use crate::stages::image::{self, Image};
 use crate::stages::layer_stack::Ipe;
 use crate::stages::session::Session;
 

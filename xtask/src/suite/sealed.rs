@@ -10,7 +10,8 @@ use super::Case;
 use super::cases::{CaseResult, expect, run};
 use crate::exec::Tool;
 use crate::layers::SEALED_MOUNT;
-use crate::stages::image::{BootSpec, Image};
+use crate::stages::boot_spec::BootSpec;
+use crate::stages::image::Image;
 
 /// The binary the firewall layer seals.
 const SEALED_BINARY: &str = "/opt/sealed/fw-status";

@@ -1,0 +1,61 @@
+//! What to boot, and `boot.json`, its form in the output folder.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// What to boot: the kernel, the disks in the order the guest sees them, the command line.
+#[derive(Debug, Clone)]
+pub struct BootSpec {
+    pub kernel: PathBuf,
+    pub disk: PathBuf,
+    /// The sealed partition (ext4 with fs-verity), attached second, when a layer seals binaries.
+    pub sealed_disk: Option<PathBuf>,
+    pub cmdline: String,
+}
+
+impl BootSpec {
+    /// The image's disks in the order the guest sees them: `/dev/vda`, then `/dev/vdb`.
+    pub fn disks(&self) -> Vec<PathBuf> {
+        std::iter::once(self.disk.clone())
+            .chain(self.sealed_disk.clone())
+            .collect()
+    }
+
+    /// The guest's name for the first disk attached after the image's own, as tests do.
+    pub fn extra_disk_device(&self) -> String {
+        format!("/dev/vd{}", char::from(b'a' + self.disks().len() as u8))
+    }
+}
+
+/// `boot.json`: the boot spec with file names relative to the output folder, so that the
+/// folder can be moved and two checkouts ship the same bytes.
+#[derive(Serialize, Deserialize)]
+pub struct BootFile {
+    pub kernel: String,
+    pub disk: String,
+    pub sealed_disk: Option<String>,
+    pub cmdline: String,
+}
+
+pub const FILE: &str = "boot.json";
+/// Reads the boot spec of a built image.
+pub fn load(out_dir: &Path) -> Result<BootSpec> {
+    let path = out_dir.join(FILE);
+    let text = fs::read_to_string(&path).with_context(|| {
+        format!(
+            "{} not found: build the image first with `cargo xtask image`",
+            path.display()
+        )
+    })?;
+    let file: BootFile =
+        serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+    Ok(BootSpec {
+        kernel: out_dir.join(file.kernel),
+        disk: out_dir.join(file.disk),
+        sealed_disk: file.sealed_disk.map(|name| out_dir.join(name)),
+        cmdline: file.cmdline,
+    })
+}
