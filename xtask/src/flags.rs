@@ -56,6 +56,14 @@ pub enum Command {
     /// tree: every golden vector of ipe-lsm/vectors goes through the in-kernel parser. `test`
     /// runs this too.
     Kunit(KunitArgs),
+    /// Show what the layers resolve to, after checking everything, without building.
+    ///
+    /// Each layer in order and what it adds (overlay files, packages, binaries, kernel
+    /// fragments, patches and command line, policy rules), then the merged configuration and
+    /// what later layers override. Every problem is reported at once, with its file and line:
+    /// layer files, policy rules (checked by the kernel's own parser), binary names, the policy
+    /// version, package pins and Kconfig fragment syntax. `image` runs the same checks first.
+    Layers(crate::cmd::layers::LayersArgs),
     /// Build the image a second time, in a scratch checkout and cache, and compare the two.
     ///
     /// The second build runs from a copy of this checkout's tracked files at another path,

@@ -85,6 +85,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Test(args) => return suite::run(&session, &args),
         Command::Kunit(args) => return suite::run_kunit_only(&session, &args),
         Command::Repro(args) => return cmd::repro::run(&session, &args),
+        Command::Layers(args) => cmd::layers::run(&session, &args)?,
         Command::Lock(args) => lock(project, &args)?,
         Command::Policy(args) => cmd::policy::run(&args)?,
         Command::Keys(args) => cmd::keys::run(&args)?,

@@ -5,6 +5,7 @@ pub mod bench_exec;
 pub mod bench_verity;
 pub mod fsverity;
 pub mod keys;
+pub mod layers;
 pub mod policy;
 pub mod repro;
 pub mod run_qemu;

@@ -124,7 +124,7 @@ fn available_layers(layers_dir: &Path) -> Vec<String> {
 }
 
 impl Layer {
-    fn invalid(&self, at: &Spanned<impl Sized>, key: &str, message: String) -> LayerError {
+    pub fn invalid(&self, at: &Spanned<impl Sized>, key: &str, message: String) -> LayerError {
         LayerError::Invalid {
             path: self.manifest_path.clone(),
             line: line_of(&self.manifest_text, at.span().start),
@@ -176,32 +176,57 @@ impl Layer {
     }
 }
 
+/// Every problem found in a list of layers, reported at once.
+#[derive(Debug)]
+pub struct LayerErrors(pub Vec<LayerError>);
+
+impl std::fmt::Display for LayerErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0[..] {
+            [one] => write!(f, "{one}"),
+            all => {
+                write!(f, "{} problems in the layers:", all.len())?;
+                for error in all {
+                    write!(f, "\n  {error}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for LayerErrors {}
+
 /// Merges layers in order. Later layers override earlier ones: overlay files and binaries at the
 /// same path, and the policy name; lists (fragments, patches, packages, rules) accumulate.
+/// Every problem is reported, not only the first.
 pub fn resolve(
     layers: &[Layer],
     pinned: &dyn Fn(&str) -> bool,
-) -> Result<ResolvedLayers, LayerError> {
+) -> Result<ResolvedLayers, LayerErrors> {
     let mut resolved = ResolvedLayers::default();
+    let mut errors = Vec::new();
     for layer in layers {
         let manifest = &layer.manifest;
         resolved.names.push(layer.name.clone());
         for fragment in &manifest.kernel.fragments {
-            resolved
-                .kernel_fragments
-                .push(layer.existing_path(fragment, "kernel.fragments")?);
+            match layer.existing_path(fragment, "kernel.fragments") {
+                Ok(path) => resolved.kernel_fragments.push(path),
+                Err(error) => errors.push(error),
+            }
         }
         for patch in &manifest.kernel.patches {
-            resolved
-                .kernel_patches
-                .push(layer.existing_path(patch, "kernel.patches")?);
+            match layer.existing_path(patch, "kernel.patches") {
+                Ok(path) => resolved.kernel_patches.push(path),
+                Err(error) => errors.push(error),
+            }
         }
         resolved
             .kernel_cmdline
             .extend(manifest.kernel.cmdline.iter().cloned());
         for package in &manifest.packages.debian {
             if !pinned(package.get_ref()) {
-                return Err(layer.invalid(
+                errors.push(layer.invalid(
                     package,
                     "packages.debian",
                     format!(
@@ -210,15 +235,15 @@ pub fn resolve(
                         package.get_ref()
                     ),
                 ));
-            }
-            if !resolved.debian_packages.contains(package.get_ref()) {
+            } else if !resolved.debian_packages.contains(package.get_ref()) {
                 resolved.debian_packages.push(package.get_ref().clone());
             }
         }
         if let Some(overlay) = &manifest.overlay {
-            resolved
-                .overlays
-                .push(layer.existing_path(overlay, "overlay")?);
+            match layer.existing_path(overlay, "overlay") {
+                Ok(path) => resolved.overlays.push(path),
+                Err(error) => errors.push(error),
+            }
         }
         for binary in &manifest.binaries {
             let install = binary.install.get_ref();
@@ -226,10 +251,12 @@ pub fn resolve(
                 || install.ends_with('/')
                 || install.split('/').any(|part| part == ".." || part == ".")
             {
-                return Err(layer.invalid(&binary.install, "binaries.install", format!("{install:?} must be an absolute file path in the root filesystem, with no `.` or `..`, such as \"/sbin/init\"")));
+                errors.push(layer.invalid(&binary.install, "binaries.install", format!("{install:?} must be an absolute file path in the root filesystem, with no `.` or `..`, such as \"/sbin/init\"")));
+                continue;
             }
             if let Err(message) = check_sealed_install(install, binary.sealed) {
-                return Err(layer.invalid(&binary.install, "binaries.install", message));
+                errors.push(layer.invalid(&binary.install, "binaries.install", message));
+                continue;
             }
             resolved.binaries.insert(
                 install.clone(),
@@ -242,8 +269,10 @@ pub fn resolve(
             );
         }
         if let Some(name) = &manifest.policy.name {
-            if !is_policy_token(name.get_ref()) {
-                return Err(layer.invalid(
+            if is_policy_token(name.get_ref()) {
+                resolved.policy_name = Some(name.get_ref().clone());
+            } else {
+                errors.push(layer.invalid(
                     name,
                     "policy.name",
                     format!(
@@ -252,7 +281,6 @@ pub fn resolve(
                     ),
                 ));
             }
-            resolved.policy_name = Some(name.get_ref().clone());
         }
         for rule in &manifest.policy.rules {
             // Checked now, by the parser the kernel runs, so that the error names this line.
@@ -262,8 +290,9 @@ pub fn resolve(
                 ipe_lsm::Action::Deny,
             );
             alone.rule(rule.get_ref().clone());
-            if let Err(diagnostic) = alone.render_checked() {
-                return Err(layer.invalid(
+            match alone.render_checked() {
+                Ok(_) => resolved.policy_rules.push(rule.get_ref().clone()),
+                Err(diagnostic) => errors.push(layer.invalid(
                     rule,
                     "policy.rules",
                     format!(
@@ -271,12 +300,15 @@ pub fn resolve(
                         rule.get_ref(),
                         diagnostic.explanation
                     ),
-                ));
+                )),
             }
-            resolved.policy_rules.push(rule.get_ref().clone());
         }
     }
-    Ok(resolved)
+    if errors.is_empty() {
+        Ok(resolved)
+    } else {
+        Err(LayerErrors(errors))
+    }
 }
 
 /// Sealed binaries live on their own partition, mounted at [`SEALED_MOUNT`]; nothing else may

@@ -6,11 +6,12 @@ fn write_layer(root: &Path, name: &str, manifest: &str) {
     std::fs::write(dir.join("layer.toml"), manifest).unwrap();
 }
 
-fn resolve_names(root: &Path, names: &[&str]) -> Result<ResolvedLayers, LayerError> {
+fn resolve_names(root: &Path, names: &[&str]) -> Result<ResolvedLayers, LayerErrors> {
     let layers = names
         .iter()
         .map(|name| load(root, name))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| LayerErrors(vec![error]))?;
     resolve(&layers, &|package| package == "busybox-static")
 }
 
@@ -231,4 +232,22 @@ fn a_layer_path_that_leads_outside_through_a_symlink_is_refused() {
     let message = resolve_names(root.path(), &["fw"]).unwrap_err().to_string();
     assert!(message.contains("outside the layer folder"), "{message}");
     assert!(message.contains("fw/layer.toml:2:"), "{message}");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let root = tempfile::tempdir().unwrap();
+    write_layer(
+        root.path(),
+        "fw",
+        "description = \"x\"\noverlay = \"missing\"\n\n[packages]\ndebian = [\"nftables\"]\n\n[policy]\nrules = [\"op=KERNEL_READ action=ALLOW\"]\n",
+    );
+    let message = resolve_names(root.path(), &["fw"]).unwrap_err().to_string();
+    assert!(
+        message.starts_with("3 problems in the layers:"),
+        "{message}"
+    );
+    for line in ["fw/layer.toml:2:", "fw/layer.toml:5:", "fw/layer.toml:8:"] {
+        assert!(message.contains(line), "{line} in {message}");
+    }
 }

@@ -22,6 +22,7 @@ use super::sealed::{self, SealedOutput};
 use super::session::Session;
 use super::sign::{Keys, SignerChoice};
 use super::timings::Timings;
+use super::validate::validate;
 use super::verity::VerityOutput;
 use super::{binaries, disk, policy, rootfs, setup, verity};
 use crate::cache;
@@ -119,8 +120,12 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
     remove_leftovers(&work_dir)?;
     let mut timings = Timings::default();
 
-    let toolchain = timings.time("setup", || session.toolchain())?;
+    // Everything checkable is checked before any download or build.
     let layers = timings.time("layers", || session.layers(&request.layers, request.ipe))?;
+    let validated = timings.time("validate", || {
+        validate(project, &layers, request.policy_version.as_deref())
+    })?;
+    let toolchain = timings.time("setup", || session.toolchain())?;
     let resolved = &layers.resolved;
     tracing::info!("layers: {}", resolved.names.join(" → "));
 
@@ -161,15 +166,9 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
     })?;
 
     let policy = timings.time("policy", || {
-        let name = resolved.policy_name.as_deref().unwrap_or("appliance");
-        let releases_path = project.root.join("policies/releases.toml");
-        let releases = fs::read_to_string(&releases_path)
-            .with_context(|| format!("reading {}", releases_path.display()))?;
-        let version = policy::release_version(&releases, name, request.policy_version.as_deref())
-            .map_err(anyhow::Error::msg)?;
         policy::generate_checked(&policy::PolicyInputs {
-            name,
-            version,
+            name: &validated.policy_name,
+            version: validated.policy_version,
             rootfs_root_hash: &verity.root_hash(),
             sealed: sealed_files,
             layer_rules: &resolved.policy_rules,

@@ -4,7 +4,7 @@
 use anyhow::Result;
 
 use super::ipe_rust;
-use crate::layers::{self, Layer, ResolvedLayers};
+use crate::layers::{self, Layer, LayerErrors, ResolvedLayers};
 use crate::project::Project;
 
 /// The IPE implementation built into the kernel.
@@ -46,10 +46,22 @@ pub fn resolve(project: &Project, names: &[String], ipe: Ipe) -> Result<Layers> 
     if ipe == Ipe::Rust && !layer_names.iter().any(|l| l == ipe_rust::LAYER) {
         layer_names.push(ipe_rust::LAYER.to_owned());
     }
-    let loaded = layer_names
-        .iter()
-        .map(|name| layers::load(&project.layers_dir(), name))
-        .collect::<Result<Vec<_>, _>>()?;
-    let resolved = layers::resolve(&loaded, &|name| project.lock.get(name).is_some())?;
-    Ok(Layers { loaded, resolved })
+    let mut loaded = Vec::new();
+    let mut unreadable = Vec::new();
+    for name in &layer_names {
+        match layers::load(&project.layers_dir(), name) {
+            Ok(layer) => loaded.push(layer),
+            Err(error) => unreadable.push(error),
+        }
+    }
+    // Every problem at once: the files that do not parse, and what the others get wrong.
+    let resolved = layers::resolve(&loaded, &|name| project.lock.get(name).is_some());
+    match resolved {
+        Ok(resolved) if unreadable.is_empty() => Ok(Layers { loaded, resolved }),
+        Ok(_) => Err(LayerErrors(unreadable).into()),
+        Err(LayerErrors(more)) => {
+            unreadable.extend(more);
+            Err(LayerErrors(unreadable).into())
+        }
+    }
 }

@@ -23,4 +23,5 @@ pub mod sign;
 mod stage_sources;
 mod timings;
 mod tree;
+pub mod validate;
 pub mod verity;
