@@ -143,8 +143,12 @@ pub fn build(cache: &Cache, inputs: &KernelInputs) -> Result<KernelOutput> {
         )
         .input("toolchain", &toolchain_versions)
         .input("tree-files", &tree_files);
+    // By file name, not path: the checkout's and the cache's paths are no input.
     for (path, text) in &fragments {
-        config_key.input(&path.to_string_lossy(), text);
+        config_key.input(
+            &path.file_name().unwrap_or_default().to_string_lossy(),
+            text,
+        );
     }
     let config_path = tree
         .dir
