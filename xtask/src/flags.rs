@@ -72,7 +72,7 @@ pub enum Command {
     /// bzImage, disk.img, sealed.img, policy.p7s, manifest.json and build.json; otherwise it
     /// names the first file and offset that differ and fails.
     Repro(crate::cmd::repro::ReproArgs),
-    /// Pin a Debian package at its current candidate version in packages.lock.
+    /// Pin Debian packages with their whole dependency closure in packages.lock.
     Lock(LockArgs),
     /// Check IPE policy files exactly as Linux 6.12 IPE parses them.
     Policy(crate::cmd::policy::PolicyArgs),
@@ -145,9 +145,14 @@ pub struct LockArgs {
     /// Debian package names.
     #[arg(required = true)]
     pub packages: Vec<String>,
-    /// The suite to take each from.
-    #[arg(long, default_value = "bookworm")]
-    pub suite: String,
+    /// Pin only these packages, without their dependencies: inputs that setup extracts for
+    /// their files (the kernel and Rust sources), never installed.
+    #[arg(long)]
+    pub no_deps: bool,
+    /// With `--no-deps`: the suite to take each from (default: the newest version in bookworm,
+    /// bookworm-updates and bookworm-security).
+    #[arg(long, requires = "no_deps")]
+    pub suite: Option<String>,
 }
 
 #[cfg(test)]

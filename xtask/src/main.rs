@@ -1,13 +1,14 @@
 //! `cargo xtask`: the appliance builder's command line. Thin: parse, then dispatch.
 //!
 //! Modules depend one way: this file and `flags` → commands (`cmd/`) and the test suite
-//! (`suite/`) → `stages/` → the libraries (`cache`, `exec`, `layers`, `lockfile`, `project`,
-//! `guests`, `logfile` and the workspace crates). `suite/imports.rs` checks that no import
+//! (`suite/`) → `stages/` → the libraries (`cache`, `debian`, `exec`, `layers`, `lockfile`,
+//! `project`, `guests`, `logfile` and the workspace crates). `suite/imports.rs` checks that no import
 //! circle forms.
 
 mod args;
 mod cache;
 mod cmd;
+mod debian;
 mod exec;
 mod flags;
 mod guests;
@@ -86,7 +87,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Kunit(args) => return suite::run_kunit_only(&session, &args),
         Command::Repro(args) => return cmd::repro::run(&session, &args),
         Command::Layers(args) => cmd::layers::run(&session, &args)?,
-        Command::Lock(args) => lock(project, &args)?,
+        Command::Lock(args) => cmd::lock::run(project, &args)?,
         Command::Policy(args) => cmd::policy::run(&args)?,
         Command::Keys(args) => cmd::keys::run(&args)?,
         Command::Sign(args) => cmd::sign::run(&args, &project.root)?,
@@ -96,17 +97,4 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Bench(flags::BenchCommand::Exec(args)) => cmd::bench_exec::run(&session, &args)?,
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn lock(project: &project::Project, args: &flags::LockArgs) -> anyhow::Result<()> {
-    let mut lock = project.lock.clone();
-    for name in &args.packages {
-        let (pin, _) = stages::setup::pin_candidate(&project.cache, name, &args.suite)?;
-        tracing::info!("pinned {} {} ({})", pin.name, pin.version, pin.sha256);
-        lock.upsert(pin);
-    }
-    cache::write_atomic(
-        &project.root.join(lockfile::FILE_NAME),
-        lock.render().as_bytes(),
-    )
 }

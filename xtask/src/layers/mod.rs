@@ -200,9 +200,10 @@ impl std::error::Error for LayerErrors {}
 /// Merges layers in order. Later layers override earlier ones: overlay files and binaries at the
 /// same path, and the policy name; lists (fragments, patches, packages, rules) accumulate.
 /// Every problem is reported, not only the first.
+/// `package_problem` says why a Debian package cannot be installed from the lock, if it cannot.
 pub fn resolve(
     layers: &[Layer],
-    pinned: &dyn Fn(&str) -> bool,
+    package_problem: &dyn Fn(&str) -> Option<String>,
 ) -> Result<ResolvedLayers, LayerErrors> {
     let mut resolved = ResolvedLayers::default();
     let mut errors = Vec::new();
@@ -225,16 +226,8 @@ pub fn resolve(
             .kernel_cmdline
             .extend(manifest.kernel.cmdline.iter().cloned());
         for package in &manifest.packages.debian {
-            if !pinned(package.get_ref()) {
-                errors.push(layer.invalid(
-                    package,
-                    "packages.debian",
-                    format!(
-                        "`{}` is not pinned in packages.lock; add it with `cargo xtask lock {}`",
-                        package.get_ref(),
-                        package.get_ref()
-                    ),
-                ));
+            if let Some(problem) = package_problem(package.get_ref()) {
+                errors.push(layer.invalid(package, "packages.debian", problem));
             } else if !resolved.debian_packages.contains(package.get_ref()) {
                 resolved.debian_packages.push(package.get_ref().clone());
             }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::lockfile::{Lockfile, PinnedPackage};
 
 fn write_layer(root: &Path, name: &str, manifest: &str) {
     let dir = root.join(name);
@@ -12,7 +13,27 @@ fn resolve_names(root: &Path, names: &[&str]) -> Result<ResolvedLayers, LayerErr
         .map(|name| load(root, name))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|error| LayerErrors(vec![error]))?;
-    resolve(&layers, &|package| package == "busybox-static")
+    let lock = test_lock();
+    resolve(&layers, &|package| {
+        lock.closure(package).err().map(|e| e.to_string())
+    })
+}
+
+/// busybox-static with its (empty) closure; nftables locked without its dependency.
+fn test_lock() -> Lockfile {
+    let pin = |name: &str, depends: &[&str], pulled_by: &str| PinnedPackage {
+        name: name.into(),
+        version: "1".into(),
+        suite: "bookworm".into(),
+        filename: None,
+        sha256: "00".into(),
+        depends: Some(depends.iter().map(|d| d.to_string()).collect()),
+        pulled_by: vec![pulled_by.into()],
+    };
+    let mut lock = Lockfile::default();
+    lock.upsert(pin("busybox-static", &[], "busybox-static"));
+    lock.upsert(pin("nftables", &["libnftables1"], "nftables"));
+    lock
 }
 
 #[test]
@@ -78,6 +99,24 @@ fn an_unpinned_package_says_how_to_pin_it() {
         message.contains("pkg/layer.toml:3:") && message.contains("cargo xtask lock nano"),
         "{message}"
     );
+}
+
+#[test]
+fn a_package_whose_closure_is_not_locked_names_the_missing_dependency() {
+    let root = tempfile::tempdir().unwrap();
+    write_layer(
+        root.path(),
+        "fw",
+        "description = \"x\"\n\n[packages]\ndebian = [\n  \"busybox-static\",\n  \"nftables\",\n]\n",
+    );
+    let message = resolve_names(root.path(), &["fw"]).unwrap_err().to_string();
+    assert!(
+        message.contains(
+            "fw/layer.toml:6: `packages.debian`: `nftables` is locked, but its dependency `libnftables1`"
+        ),
+        "{message}"
+    );
+    assert!(message.contains("`cargo xtask lock nftables`"), "{message}");
 }
 
 #[test]

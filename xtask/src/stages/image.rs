@@ -318,18 +318,22 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
     })
 }
 
-/// The pinned .debs of the layers' packages, verified, and their pins.
+/// The .debs of the layers' packages and of everything they depend on, as locked, verified,
+/// sorted by name; and their pins.
 fn fetch_packages(
     project: &Project,
     resolved: &layers::ResolvedLayers,
 ) -> Result<(Vec<PathBuf>, Vec<crate::lockfile::PinnedPackage>)> {
+    let mut closure = std::collections::BTreeMap::new();
+    for name in &resolved.debian_packages {
+        // The layers stage has checked every closure, naming the layer and line.
+        for pin in project.lock.closure(name)? {
+            closure.insert(pin.name.as_str(), pin);
+        }
+    }
     let mut debs = Vec::new();
     let mut packages = Vec::new();
-    for name in &resolved.debian_packages {
-        let pin = project
-            .lock
-            .get(name)
-            .context("resolved a package that is not pinned")?;
+    for pin in closure.into_values() {
         debs.push(setup::fetch_deb(&project.cache, pin)?);
         packages.push(pin.clone());
     }

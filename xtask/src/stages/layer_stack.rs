@@ -55,7 +55,13 @@ pub fn resolve(project: &Project, names: &[String], ipe: Ipe) -> Result<Layers> 
         }
     }
     // Every problem at once: the files that do not parse, and what the others get wrong.
-    let resolved = layers::resolve(&loaded, &|name| project.lock.get(name).is_some());
+    let resolved = layers::resolve(&loaded, &|name| {
+        project
+            .lock
+            .closure(name)
+            .err()
+            .map(|error| error.to_string())
+    });
     match resolved {
         Ok(resolved) if unreadable.is_empty() => Ok(Layers { loaded, resolved }),
         Ok(_) => Err(LayerErrors(unreadable).into()),

@@ -190,7 +190,7 @@ struct AptConfig {
 
 impl AptConfig {
     fn prepare(cache: &Cache, profile: Profile) -> Result<AptConfig> {
-        let dir = cache.path("apt").join(profile.name());
+        let dir = apt_dir(cache, profile);
         fs::create_dir_all(dir.join("lists/partial"))?;
         fs::create_dir_all(dir.join("archives/partial"))?;
         fs::create_dir_all(dir.join("parts"))?;
@@ -319,36 +319,18 @@ pub fn fetch_deb(cache: &Cache, package: &PinnedPackage) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Downloads the current candidate of `name` and returns its pin, for `cargo xtask lock`.
-pub fn pin_candidate(cache: &Cache, name: &str, suite: &str) -> Result<(PinnedPackage, PathBuf)> {
-    let apt = AptConfig::prepare(cache, Profile::Pinned)?;
-    apt.update()?;
-    let scratch = tempfile::tempdir()?;
-    let spec = format!("{name}/{suite}");
-    apt.apt_get()
-        .args(["download", "-q", &spec])
-        .current_dir(scratch.path())
-        .run()?;
-    let deb = fs::read_dir(scratch.path())?
-        .flatten()
-        .map(|entry| entry.path())
-        .next()
-        .with_context(|| format!("apt-get download {spec} produced nothing"))?;
-    let version = Tool::new("dpkg-deb")
-        .args(["-f"])
-        .arg(&deb)
-        .arg("Version")
-        .output()?;
-    let pin = PinnedPackage {
-        name: name.to_owned(),
-        version: String::from_utf8_lossy(&version).trim().to_owned(),
-        suite: suite.to_owned(),
-        sha256: cache::sha256_file(&deb)?,
-    };
-    let kept = cache.path("debs").join(format!("{}.deb", pin.sha256));
-    fs::create_dir_all(cache.path("debs"))?;
-    fs::copy(&deb, &kept)?;
-    Ok((pin, kept))
+/// Brings the pinned profile's package lists up to date, for `cargo xtask lock`.
+pub fn update_pinned_lists(cache: &Cache) -> Result<()> {
+    AptConfig::prepare(cache, Profile::Pinned)?.update()
+}
+
+/// The pinned profile's apt folder: `sources.list`, and `lists/` as apt keeps them.
+pub fn pinned_apt_dir(cache: &Cache) -> PathBuf {
+    apt_dir(cache, Profile::Pinned)
+}
+
+fn apt_dir(cache: &Cache, profile: Profile) -> PathBuf {
+    cache.path("apt").join(profile.name())
 }
 
 /// Extracts `member` of a .deb's data tarball into `into`, stripping `strip` leading components.

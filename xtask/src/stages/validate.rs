@@ -146,7 +146,7 @@ mod tests {
         )
         .unwrap();
         let loaded = vec![layers::load(root.path(), "fw").unwrap()];
-        let resolved = layers::resolve(&loaded, &|_| true).unwrap();
+        let resolved = layers::resolve(&loaded, &|_| None).unwrap();
         let project = Project::discover().unwrap();
         let problems = check_binaries(&project, &Layers { loaded, resolved }).unwrap();
         assert_eq!(problems.len(), 2, "{problems:?}");
