@@ -7,7 +7,7 @@ pub struct OutOfMemory;
 /// A growable array with fallible growth.
 ///
 /// The host implements it for `Vec` (see [`crate::host`]); the kernel
-/// implements it for its `KVec` with `GFP_KERNEL`.
+/// implements it for its `KVVec` (kvmalloc) with `GFP_KERNEL`.
 pub trait Vector<T> {
     /// Appends `item`, or reports that no memory was available.
     fn try_push(&mut self, item: T) -> Result<(), OutOfMemory>;

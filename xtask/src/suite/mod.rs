@@ -12,6 +12,7 @@ mod key_leak;
 mod kill;
 mod ktap;
 mod kunit;
+mod large_policy;
 mod lifecycle;
 mod sealed;
 mod tamper;
@@ -169,6 +170,15 @@ pub fn run(session: &Session, args: &TestArgs) -> Result<ExitCode> {
             tally.record_kunit(&kernel, guests.accel, boot_timeout);
         }
         guests.run_suite(&mut tally, &image)?;
+        let started = Instant::now();
+        tally.record(
+            &format!(
+                "{}boot_policy_of_65537_properties_loads_and_enforces",
+                guests.prefix
+            ),
+            started,
+            large_policy::check(session, &image, guests.accel, boot_timeout),
+        );
         if let Some(text) = guests.observe_ipe(&mut tally, session, &image)? {
             observations.push((ipe.name(), text));
         }

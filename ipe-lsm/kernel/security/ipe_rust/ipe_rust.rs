@@ -6,12 +6,12 @@
 //! `engine/` holds the very files of the host crate `ipe-lsm` (its `src/`),
 //! copied into the tree by the appliance's kernel stage, so the parser the
 //! host tools and tests check is the parser the kernel runs. Storage is
-//! `KVec` with `GFP_KERNEL`; an allocation failure is `-ENOMEM`.
+//! `KVVec` with `GFP_KERNEL`; an allocation failure is `-ENOMEM`.
 
 use core::ffi::{c_char, c_int, c_void};
 use core::mem::size_of;
 
-use kernel::alloc::{flags::GFP_KERNEL, KBox, KVec};
+use kernel::alloc::{flags::GFP_KERNEL, KBox, KVVec};
 
 // The engine's modules, declared at the crate root as in its lib.rs (they
 // refer to each other as `crate::…`). The engine is safe code only.
@@ -71,7 +71,10 @@ use storage::{OutOfMemory, Vector};
 const EINVAL: c_int = -22;
 const ESTALE: c_int = -116;
 
-impl<T> Vector<T> for KVec<T> {
+// kvmalloc-backed: a large policy's stores outgrow kmalloc's largest block
+// (4 MiB: 65 537 properties of 40 bytes, doubled to a capacity of 131 072,
+// are 5 MiB), where upstream allocates each rule and property on its own.
+impl<T> Vector<T> for KVVec<T> {
     fn try_push(&mut self, item: T) -> Result<(), OutOfMemory> {
         self.push(item, GFP_KERNEL).map_err(|_| OutOfMemory)
     }
@@ -88,7 +91,7 @@ impl<T> Vector<T> for KVec<T> {
 /// A parsed, indexed policy. It borrows its text, which the C side keeps
 /// (`struct ipe_policy::text`) until after `ipe_rust_free`: hence `'static`.
 type KernelPolicy =
-    IndexedPolicy<'static, KVec<Rule>, KVec<Property<'static>>, KVec<IndexEntry>>;
+    IndexedPolicy<'static, KVVec<Rule>, KVVec<Property<'static>>, KVVec<IndexEntry>>;
 
 /// The trust providers this kernel was built with.
 const CONFIG: Config = Config {
@@ -130,11 +133,11 @@ pub unsafe extern "C" fn ipe_rust_parse(
         // not freed before the policy (ipe_free_policy() frees the policy first).
         unsafe { core::slice::from_raw_parts(text, len) }
     };
-    let policy = match parser::parse(text, KVec::new(), KVec::new()) {
+    let policy = match parser::parse(text, KVVec::new(), KVVec::new()) {
         Ok(policy) => policy,
         Err(error) => return error.errno().to_kernel(),
     };
-    let Ok(indexed) = IndexedPolicy::new(policy, KVec::new()) else {
+    let Ok(indexed) = IndexedPolicy::new(policy, KVVec::new()) else {
         return Errno::ENOMEM.to_kernel();
     };
     let Ok(boxed) = KBox::new(indexed, GFP_KERNEL) else {

@@ -308,8 +308,17 @@ static int __init ipe_init(void)
 	ipe_enabled = true;
 	if (ipe_boot_policy) {
 		p = ipe_new_policy(ipe_boot_policy, strlen(ipe_boot_policy), NULL, 0);
-		if (IS_ERR(p))
-			return PTR_ERR(p);
+		/*
+		 * Fail closed, unlike upstream, which returns the error and so
+		 * leaves IPE with no policy, allowing everything. The boot
+		 * policy is built in: every boot would fail alike, so stop here
+		 * rather than run what it was meant to refuse.
+		 */
+		if (IS_ERR(p)) {
+			pr_emerg("the boot policy failed to load (%pe): refusing to boot unenforced\n",
+				 p);
+			panic("ipe: no boot policy");
+		}
 		rcu_assign_pointer(ipe_active_policy, p);
 	}
 	return 0;
