@@ -55,13 +55,13 @@ pub fn load_signed() {
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
     let slot = match parse_slot(&cmdline) {
         None => return,
-        Some(Err(error)) => return eprintln!("init: {error}; the boot policy stays active"),
+        Some(Err(error)) => return say!("init: {error}; the boot policy stays active"),
         Some(Ok(slot)) => slot,
     };
     let signed = match read_slot(&slot) {
         Ok(signed) => signed,
         Err(error) => {
-            return eprintln!(
+            return say!(
                 "init: reading the signed policy from {}: {error}; the boot policy stays active",
                 slot.device
             );
@@ -69,14 +69,14 @@ pub fn load_signed() {
     };
     // One write: IPE parses each write to new_policy as a whole policy.
     if let Err(error) = std::fs::write(format!("{IPE}/new_policy"), &signed) {
-        return eprintln!(
+        return say!(
             "init: the kernel refused the signed policy {}: {error}; the boot policy stays active",
             slot.name
         );
     }
     match std::fs::write(format!("{IPE}/policies/{}/active", slot.name), "1") {
-        Ok(()) => eprintln!("init: activated the signed policy {}", slot.name),
-        Err(error) => eprintln!(
+        Ok(()) => say!("init: activated the signed policy {}", slot.name),
+        Err(error) => say!(
             "init: activating the signed policy {}: {error}; the boot policy stays active",
             slot.name
         ),

@@ -30,7 +30,7 @@ pub fn mount_sealed() {
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
     let sealed = match parse(&cmdline) {
         None => return,
-        Some(Err(error)) => return eprintln!("init: {error}; sealed binaries are unavailable"),
+        Some(Err(error)) => return say!("init: {error}; sealed binaries are unavailable"),
         Some(Ok(sealed)) => sealed,
     };
     let flags = MountFlags::RDONLY
@@ -46,13 +46,15 @@ pub fn mount_sealed() {
         std::thread::sleep(Duration::from_millis(100));
     }
     match result {
-        Ok(()) => eprintln!(
+        Ok(()) => say!(
             "init: mounted the sealed partition {} on {}",
-            sealed.device, sealed.target
+            sealed.device,
+            sealed.target
         ),
-        Err(error) => eprintln!(
+        Err(error) => say!(
             "init: mounting the sealed partition {} on {}: {error}; sealed binaries are unavailable",
-            sealed.device, sealed.target
+            sealed.device,
+            sealed.target
         ),
     }
 }

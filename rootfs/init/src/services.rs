@@ -27,7 +27,7 @@ pub fn load(path: &str) -> Vec<Service> {
     match std::fs::read_to_string(path) {
         Ok(text) => parse(&text, path),
         Err(error) => {
-            eprintln!("init: {path}: {error}; starting no services");
+            say!("init: {path}: {error}; starting no services");
             Vec::new()
         }
     }
@@ -45,7 +45,7 @@ pub fn parse(text: &str, path: &str) -> Vec<Service> {
             Some("respawn") => Restart::Respawn,
             Some("console") => Restart::Console,
             Some(other) => {
-                eprintln!(
+                say!(
                     "init: {path}:{}: `{other}` is not once, respawn or console; line skipped",
                     index + 1
                 );
@@ -54,7 +54,7 @@ pub fn parse(text: &str, path: &str) -> Vec<Service> {
         };
         let argv: Vec<String> = words.map(str::to_owned).collect();
         if argv.is_empty() {
-            eprintln!("init: {path}:{}: no command; line skipped", index + 1);
+            say!("init: {path}:{}: no command; line skipped", index + 1);
             continue;
         }
         services.push(Service { restart, argv });
@@ -82,7 +82,7 @@ fn start(service: &Service) -> Option<u32> {
     match command.spawn() {
         Ok(child) => Some(child.id()),
         Err(error) => {
-            eprintln!("init: cannot start {}: {error}", service.argv.join(" "));
+            say!("init: cannot start {}: {error}", service.argv.join(" "));
             None
         }
     }
