@@ -10,6 +10,7 @@ macro_rules! say {
     }};
 }
 
+mod cmdline;
 mod mounts;
 mod policy;
 mod sealed;
@@ -21,9 +22,10 @@ fn main() {
         std::process::exit(2);
     }
     mounts::mount_all();
-    sealed::mount_sealed();
+    let cmdline = cmdline::read();
+    sealed::mount_sealed(&cmdline);
     set_hostname();
-    policy::load_signed();
+    policy::load_signed(&cmdline);
     report_ipe();
     let specs = services::load(services::CONFIG);
     services::supervise(specs);
