@@ -16,6 +16,9 @@ mod policy;
 mod sealed;
 mod services;
 
+#[cfg(test)]
+mod fuzz;
+
 fn main() {
     if std::process::id() != 1 {
         say!("init: must run as PID 1; it is started by the kernel");
