@@ -117,7 +117,7 @@ mod tests {
     use super::*;
 
     /// Each line as the kernel's own `next_arg()` and `parse_args()` split it: their C, compiled
-    /// on the host, printed these. A million random lines gave the same as `params` (see
+    /// on the host, printed these; `fuzz/next-arg-diff.sh` compares the two on random lines (see
     /// FUZZING.md).
     #[test]
     fn splits_as_the_kernel_does() {
