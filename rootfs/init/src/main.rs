@@ -1,20 +1,34 @@
 //! The appliance's PID 1: mounts the pseudo filesystems and the sealed partition, reports the IPE
 //! state, then starts the services listed in `/etc/appliance/services` and reaps orphans forever.
 
+/// `eprintln!` for PID 1: a line to the console, dropped if the console refuses it, where
+/// `eprintln!` would panic, and a panicking PID 1 takes the kernel down with it.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+mod cmdline;
 mod mounts;
 mod policy;
 mod sealed;
 mod services;
 
+#[cfg(test)]
+mod fuzz;
+
 fn main() {
     if std::process::id() != 1 {
-        eprintln!("init: must run as PID 1; it is started by the kernel");
+        say!("init: must run as PID 1; it is started by the kernel");
         std::process::exit(2);
     }
     mounts::mount_all();
-    sealed::mount_sealed();
+    let cmdline = cmdline::read();
+    sealed::mount_sealed(&cmdline);
     set_hostname();
-    policy::load_signed();
+    policy::load_signed(&cmdline);
     report_ipe();
     let specs = services::load(services::CONFIG);
     services::supervise(specs);
@@ -24,7 +38,7 @@ fn set_hostname() {
     if let Ok(name) = std::fs::read_to_string("/etc/hostname")
         && let Err(error) = rustix::system::sethostname(name.trim().as_bytes())
     {
-        eprintln!("init: sethostname: {error}");
+        say!("init: sethostname: {error}");
     }
 }
 
@@ -33,7 +47,7 @@ fn report_ipe() {
     use policy::IPE;
     let read = |path: &str| std::fs::read_to_string(path).map(|text| text.trim().to_owned());
     let Ok(enforce) = read(&format!("{IPE}/enforce")) else {
-        eprintln!("init: IPE is not active (no {IPE})");
+        say!("init: IPE is not active (no {IPE})");
         return;
     };
     let active = std::fs::read_dir(format!("{IPE}/policies"))
@@ -46,8 +60,8 @@ fn report_ipe() {
         Some(dir) => {
             let name = read(&format!("{}/name", dir.display())).unwrap_or_default();
             let version = read(&format!("{}/version", dir.display())).unwrap_or_default();
-            eprintln!("init: IPE enforce={enforce}, active policy {name} {version}");
+            say!("init: IPE enforce={enforce}, active policy {name} {version}");
         }
-        None => eprintln!("init: IPE enforce={enforce}, no active policy"),
+        None => say!("init: IPE enforce={enforce}, no active policy"),
     }
 }

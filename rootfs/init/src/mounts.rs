@@ -70,7 +70,7 @@ pub fn mount_all() {
             Ok(()) => {}
             // Already mounted, as /dev is by the kernel.
             Err(rustix::io::Errno::BUSY) => {}
-            Err(error) => eprintln!("init: mounting {} on {}: {error}", m.fstype, m.target),
+            Err(error) => say!("init: mounting {} on {}: {error}", m.fstype, m.target),
         }
     }
 }

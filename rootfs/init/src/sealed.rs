@@ -7,30 +7,43 @@ use std::time::Duration;
 
 use rustix::mount::{MountFlags, mount};
 
-struct Sealed<'a> {
-    device: &'a str,
-    target: &'a str,
+use crate::cmdline;
+
+/// The kernel command-line parameter that names the sealed partition and its mount point.
+pub const PARAM: &str = "appliance.sealed";
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Sealed<'a> {
+    pub device: &'a str,
+    pub target: &'a str,
 }
 
-fn parse(cmdline: &str) -> Option<Result<Sealed<'_>, String>> {
-    let value = cmdline
-        .split_whitespace()
-        .find_map(|word| word.strip_prefix("appliance.sealed="))?;
-    Some(match value.split_once(',') {
-        Some((device, target)) if device.starts_with("/dev/") && target.starts_with('/') => {
-            Ok(Sealed { device, target })
+pub fn parse(cmdline: &[u8]) -> Option<Result<Sealed<'_>, String>> {
+    cmdline::value(cmdline, PARAM).map(|value| value.and_then(Sealed::parse))
+}
+
+impl<'a> Sealed<'a> {
+    /// Parses `DEVICE,MOUNTPOINT`.
+    pub fn parse(value: &'a str) -> Result<Self, String> {
+        const EXPECTED: &str = "expected /dev/DEVICE,/MOUNTPOINT";
+        let wrong = |problem: String| Err(format!("{PARAM}={value:?}: {problem}; {EXPECTED}"));
+        let Some((device, target)) = value.split_once(',') else {
+            return wrong("no `,`".to_owned());
+        };
+        if !device.starts_with("/dev/") {
+            return wrong(format!("DEVICE {device:?} is not under /dev/"));
         }
-        _ => Err(format!(
-            "appliance.sealed={value}: expected /dev/DEVICE,/MOUNTPOINT"
-        )),
-    })
+        if !target.starts_with('/') {
+            return wrong(format!("MOUNTPOINT {target:?} is not an absolute path"));
+        }
+        Ok(Sealed { device, target })
+    }
 }
 
-pub fn mount_sealed() {
-    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
-    let sealed = match parse(&cmdline) {
+pub fn mount_sealed(cmdline: &[u8]) {
+    let sealed = match parse(cmdline) {
         None => return,
-        Some(Err(error)) => return eprintln!("init: {error}; sealed binaries are unavailable"),
+        Some(Err(error)) => return say!("init: {error}; sealed binaries are unavailable"),
         Some(Ok(sealed)) => sealed,
     };
     let flags = MountFlags::RDONLY
@@ -46,13 +59,15 @@ pub fn mount_sealed() {
         std::thread::sleep(Duration::from_millis(100));
     }
     match result {
-        Ok(()) => eprintln!(
+        Ok(()) => say!(
             "init: mounted the sealed partition {} on {}",
-            sealed.device, sealed.target
+            sealed.device,
+            sealed.target
         ),
-        Err(error) => eprintln!(
+        Err(error) => say!(
             "init: mounting the sealed partition {} on {}: {error}; sealed binaries are unavailable",
-            sealed.device, sealed.target
+            sealed.device,
+            sealed.target
         ),
     }
 }
@@ -61,14 +76,31 @@ pub fn mount_sealed() {
 mod tests {
     use super::*;
 
+    const VDB: Sealed = Sealed {
+        device: "/dev/vdb",
+        target: "/opt/sealed",
+    };
+
     #[test]
     fn parses_device_and_mount_point() {
-        let sealed = parse("ro appliance.sealed=/dev/vdb,/opt/sealed panic=-1")
-            .unwrap()
-            .unwrap();
-        assert_eq!((sealed.device, sealed.target), ("/dev/vdb", "/opt/sealed"));
-        assert!(parse("ro").is_none());
-        assert!(parse("appliance.sealed=/dev/vdb").unwrap().is_err());
-        assert!(parse("appliance.sealed=vdb,/opt").unwrap().is_err());
+        assert_eq!(
+            parse(b"ro appliance.sealed=/dev/vdb,/opt/sealed panic=-1"),
+            Some(Ok(VDB))
+        );
+        assert!(parse(b"ro").is_none());
+        assert!(parse(b"appliance.sealed=/dev/vdb").unwrap().is_err());
+        assert!(parse(b"appliance.sealed=vdb,/opt").unwrap().is_err());
+    }
+
+    /// The init used to split on whitespace alone: it took this word of dm-mod.create's value
+    /// (mounting /dev/vdc), and refused a quoted value the kernel reads as /dev/vdb,/opt/sealed.
+    #[test]
+    fn quotes_group_words_as_the_kernel_reads_them() {
+        let cmdline = b"dm-mod.create=\"a appliance.sealed=/dev/vdc,/mnt\" appliance.sealed=/dev/vdb,/opt/sealed";
+        assert_eq!(parse(cmdline), Some(Ok(VDB)));
+        assert_eq!(
+            parse(b"appliance.sealed=\"/dev/vdb,/opt/sealed\""),
+            Some(Ok(VDB))
+        );
     }
 }

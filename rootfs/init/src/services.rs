@@ -20,52 +20,107 @@ pub enum Restart {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Service {
     pub restart: Restart,
-    pub argv: Vec<String>,
+    pub program: String,
+    pub args: Vec<String>,
+}
+
+/// A line of the services file that is skipped, and why.
+#[derive(Debug, PartialEq, Eq)]
+pub struct LineError {
+    /// From 1.
+    pub line: usize,
+    pub problem: String,
 }
 
 pub fn load(path: &str) -> Vec<Service> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => parse(&text, path),
+    // Bytes, so that a line that is not UTF-8 costs that line only, not every service.
+    let text = match std::fs::read(path) {
+        Ok(text) => text,
         Err(error) => {
-            eprintln!("init: {path}: {error}; starting no services");
-            Vec::new()
+            say!("init: {path}: {error}; starting no services");
+            return Vec::new();
         }
-    }
-}
-
-/// Parses the service list; a bad line is reported with its number and skipped.
-pub fn parse(text: &str, path: &str) -> Vec<Service> {
+    };
     let mut services = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        let mut words = line.split_whitespace();
-        let restart = match words.next() {
-            None => continue,
-            Some(word) if word.starts_with('#') => continue,
-            Some("once") => Restart::Once,
-            Some("respawn") => Restart::Respawn,
-            Some("console") => Restart::Console,
-            Some(other) => {
-                eprintln!(
-                    "init: {path}:{}: `{other}` is not once, respawn or console; line skipped",
-                    index + 1
-                );
-                continue;
-            }
-        };
-        let argv: Vec<String> = words.map(str::to_owned).collect();
-        if argv.is_empty() {
-            eprintln!("init: {path}:{}: no command; line skipped", index + 1);
-            continue;
+    for entry in parse(&text) {
+        match entry {
+            Ok(service) => services.push(service),
+            Err(error) => say!(
+                "init: {path}:{}: {}; line skipped",
+                error.line,
+                error.problem
+            ),
         }
-        services.push(Service { restart, argv });
     }
     services
 }
 
+/// Parses the service list: a service or an error for each line that is neither blank nor a
+/// comment, in order.
+pub fn parse(text: &[u8]) -> Vec<Result<Service, LineError>> {
+    let lines = text.split(|&b| b == b'\n');
+    let lines = lines.map(|line| line.strip_suffix(b"\r").unwrap_or(line));
+    (1..)
+        .zip(lines)
+        .filter_map(|(number, line)| {
+            parse_line(line).map(|parsed| {
+                parsed.map_err(|problem| LineError {
+                    line: number,
+                    problem,
+                })
+            })
+        })
+        .collect()
+}
+
+/// A line's service; `None` for a blank line or a comment.
+fn parse_line(line: &[u8]) -> Option<Result<Service, String>> {
+    let Ok(line) = std::str::from_utf8(line) else {
+        // A comment in another encoding is still a comment.
+        let lossy = String::from_utf8_lossy(line);
+        return match lossy.split_whitespace().next() {
+            Some(word) if word.starts_with('#') => None,
+            _ => Some(Err(format!(
+                "{lossy:?} is not UTF-8 text; write the file in UTF-8"
+            ))),
+        };
+    };
+    let mut words = line.split_whitespace();
+    let first = words.next()?;
+    let restart = match first {
+        word if word.starts_with('#') => return None,
+        "once" => Restart::Once,
+        "respawn" => Restart::Respawn,
+        "console" => Restart::Console,
+        other => {
+            return Some(Err(format!(
+                "{other:?} is not once, respawn or console; start the line with one of them"
+            )));
+        }
+    };
+    let Some(program) = words.next() else {
+        return Some(Err(format!(
+            "{first:?} and no command; name the program to run after it"
+        )));
+    };
+    let args: Vec<String> = words.map(str::to_owned).collect();
+    // Checked here, where the line is known: exec would refuse it later, without the line.
+    if line.contains('\0') {
+        return Some(Err(format!(
+            "{line:?} holds a NUL byte, which no program or argument can; remove it"
+        )));
+    }
+    Some(Ok(Service {
+        restart,
+        program: program.to_owned(),
+        args,
+    }))
+}
+
 fn start(service: &Service) -> Option<u32> {
-    let mut command = Command::new(&service.argv[0]);
+    let mut command = Command::new(&service.program);
     command
-        .args(&service.argv[1..])
+        .args(&service.args)
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .env("HOME", "/root");
     if service.restart == Restart::Console {
@@ -82,7 +137,11 @@ fn start(service: &Service) -> Option<u32> {
     match command.spawn() {
         Ok(child) => Some(child.id()),
         Err(error) => {
-            eprintln!("init: cannot start {}: {error}", service.argv.join(" "));
+            say!(
+                "init: cannot start {} {}: {error}",
+                service.program,
+                service.args.join(" ")
+            );
             None
         }
     }
@@ -124,22 +183,65 @@ pub fn supervise(services: Vec<Service>) -> ! {
 mod tests {
     use super::*;
 
+    fn service(restart: Restart, argv: &[&str]) -> Service {
+        Service {
+            restart,
+            program: argv[0].into(),
+            args: argv[1..].iter().map(|&arg| arg.into()).collect(),
+        }
+    }
+
     #[test]
     fn parses_services_and_skips_bad_lines() {
         let text = "# comment\nconsole /bin/sh -l\n\nbogus /x\nonce\nrespawn /sbin/agent --quiet\n";
-        let services = parse(text, "services");
+        let services = parse(text.as_bytes());
         assert_eq!(
             services,
             [
-                Service {
-                    restart: Restart::Console,
-                    argv: vec!["/bin/sh".into(), "-l".into()]
-                },
-                Service {
-                    restart: Restart::Respawn,
-                    argv: vec!["/sbin/agent".into(), "--quiet".into()]
-                },
+                Ok(service(Restart::Console, &["/bin/sh", "-l"])),
+                Err(LineError {
+                    line: 4,
+                    problem:
+                        "\"bogus\" is not once, respawn or console; start the line with one of them"
+                            .into()
+                }),
+                Err(LineError {
+                    line: 5,
+                    problem: "\"once\" and no command; name the program to run after it".into()
+                }),
+                Ok(service(Restart::Respawn, &["/sbin/agent", "--quiet"])),
             ]
+        );
+    }
+
+    /// `load` used to read the file as one UTF-8 string: one byte that is not UTF-8, even in a
+    /// comment, started no services at all, the console shell included.
+    #[test]
+    fn a_line_that_is_not_utf8_costs_that_line_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("services");
+        std::fs::write(&path, b"# caf\xe9\nonce /bin/caf\xe9\nconsole /bin/sh -l\n").unwrap();
+        assert_eq!(
+            load(path.to_str().unwrap()),
+            [service(Restart::Console, &["/bin/sh", "-l"])]
+        );
+        let errors: Vec<_> = parse(&std::fs::read(&path).unwrap())
+            .into_iter()
+            .filter_map(Result::err)
+            .collect();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].line, 2);
+        assert!(errors[0].problem.contains("not UTF-8"), "{:?}", errors[0]);
+    }
+
+    #[test]
+    fn a_nul_byte_is_reported_at_its_line() {
+        let errors = parse(b"once /bin/true\nonce /bin/a\0b\n");
+        assert!(errors[0].is_ok());
+        let error = errors[1].as_ref().unwrap_err();
+        assert!(
+            error.line == 2 && error.problem.contains("NUL"),
+            "{error:?}"
         );
     }
 }

@@ -332,4 +332,6 @@ fn is_policy_token(text: &str) -> bool {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;
