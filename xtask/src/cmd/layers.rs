@@ -110,7 +110,7 @@ fn print_layer<'l>(number: usize, layer: &'l Layer, owners: &mut BTreeMap<String
         ("packages:", strings(&manifest.packages.debian)),
         ("fragments:", strings(&manifest.kernel.fragments)),
         ("patches:", strings(&manifest.kernel.patches)),
-        ("cmdline:", manifest.kernel.cmdline.clone()),
+        ("cmdline:", strings(&manifest.kernel.cmdline)),
         ("rules:", strings(&manifest.policy.rules)),
     ] {
         if !items.is_empty() {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
 
-use super::{LayerError, ResolvedLayers, load, resolve};
+use super::{LayerError, LayerErrors, ResolvedLayers, load, resolve};
 
 /// `default` cases, enough for a few seconds in a debug build, unless `PROPTEST_CASES` says.
 fn config(default: u32) -> ProptestConfig {
@@ -185,7 +185,17 @@ fn manifest() -> impl Strategy<Value = Manifest> {
             any::<bool>(),
             files(),
             files(),
-            prop::collection::vec(any_text(0..12), 0..3),
+            // One kernel argument each, none of the build's own.
+            prop::collection::vec(
+                "[a-zé][a-zé0-9_.-]{0,8}(=[a-zA-Z0-9_,./:-]{0,10})?".prop_filter(
+                    "the build sets these",
+                    |argument: &String| {
+                        let name = argument.split_once('=').map_or(&argument[..], |(n, _)| n);
+                        !super::BUILD_PARAMETERS.contains(&name)
+                    },
+                ),
+                0..3,
+            ),
         ),
         (
             prop::collection::vec(select(PINNED), 0..3),
@@ -227,12 +237,15 @@ fn write_layers(root: &Path, layers: &[(Manifest, String)]) -> Vec<String> {
     names
 }
 
-fn load_and_resolve(root: &Path, names: &[String]) -> Result<ResolvedLayers, LayerError> {
+fn load_and_resolve(root: &Path, names: &[String]) -> Result<ResolvedLayers, LayerErrors> {
     let layers = names
         .iter()
         .map(|name| load(root, name))
-        .collect::<Result<Vec<_>, _>>()?;
-    resolve(&layers, &|package| PINNED.contains(&package))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| LayerErrors(vec![error]))?;
+    resolve(&layers, &|package| {
+        (!PINNED.contains(&package)).then(|| format!("`{package}` is not pinned"))
+    })
 }
 
 /// A refusal must be `path:line: message` for one of the layers, the line within its text;
@@ -292,7 +305,16 @@ fn run(layers: &[(Manifest, String)]) -> Result<Outcome, TestCaseError> {
             check_accepted(&root, &resolved)?;
             Ok(resolved)
         }
-        Err(error) => Err(check_refusal(&root, &names, &texts, &error)?),
+        // Every problem is reported; each must be located. The first one is the outcome.
+        Err(LayerErrors(errors)) => {
+            let mut first = None;
+            for error in &errors {
+                let at = check_refusal(&root, &names, &texts, error)?;
+                first.get_or_insert(at);
+            }
+            prop_assert!(first.is_some(), "a refusal with no problem in it");
+            Err(first.unwrap_or_default())
+        }
     };
     Ok((root, outcome))
 }

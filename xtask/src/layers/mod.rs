@@ -89,11 +89,19 @@ pub fn load(layers_dir: &Path, name: &str) -> Result<Layer, LayerError> {
             available: available_layers(layers_dir).join(", "),
         });
     }
-    let manifest_text =
-        std::fs::read_to_string(&manifest_path).map_err(|source| LayerError::Io {
+    let bytes = std::fs::read(&manifest_path).map_err(|source| LayerError::Io {
+        path: manifest_path.clone(),
+        source,
+    })?;
+    let manifest_text = String::from_utf8(bytes).map_err(|error| {
+        let valid = error.utf8_error().valid_up_to();
+        let text = String::from_utf8_lossy(&error.as_bytes()[..valid]).into_owned();
+        LayerError::Invalid {
+            line: line_of(&text, valid),
+            message: "this line is not UTF-8 text; save the file as UTF-8".to_owned(),
             path: manifest_path.clone(),
-            source,
-        })?;
+        }
+    })?;
     let manifest =
         toml::from_str::<LayerManifest>(&manifest_text).map_err(|error| LayerError::Invalid {
             line: error
@@ -133,7 +141,12 @@ impl Layer {
     }
 
     /// A path named by the manifest, which must exist inside the layer's folder.
-    fn existing_path(&self, value: &Spanned<String>, key: &str) -> Result<PathBuf, LayerError> {
+    fn existing_path(
+        &self,
+        value: &Spanned<String>,
+        key: &str,
+        folder: bool,
+    ) -> Result<PathBuf, LayerError> {
         let relative = Path::new(value.get_ref());
         if relative.is_absolute() || relative.components().any(|c| c.as_os_str() == "..") {
             return Err(self.invalid(
@@ -155,6 +168,10 @@ impl Layer {
                     path.display()
                 ),
             ));
+        }
+        if path.is_dir() != folder {
+            let wanted = if folder { "a folder" } else { "a file" };
+            return Err(self.invalid(value, key, format!("{} must be {wanted}", path.display())));
         }
         // A symlink in the layer must not lead the build to read the host's files.
         let inside = std::fs::canonicalize(&path)
@@ -211,20 +228,23 @@ pub fn resolve(
         let manifest = &layer.manifest;
         resolved.names.push(layer.name.clone());
         for fragment in &manifest.kernel.fragments {
-            match layer.existing_path(fragment, "kernel.fragments") {
+            match layer.existing_path(fragment, "kernel.fragments", false) {
                 Ok(path) => resolved.kernel_fragments.push(path),
                 Err(error) => errors.push(error),
             }
         }
         for patch in &manifest.kernel.patches {
-            match layer.existing_path(patch, "kernel.patches") {
+            match layer.existing_path(patch, "kernel.patches", false) {
                 Ok(path) => resolved.kernel_patches.push(path),
                 Err(error) => errors.push(error),
             }
         }
-        resolved
-            .kernel_cmdline
-            .extend(manifest.kernel.cmdline.iter().cloned());
+        for argument in &manifest.kernel.cmdline {
+            match check_cmdline_argument(argument.get_ref()) {
+                Ok(()) => resolved.kernel_cmdline.push(argument.get_ref().clone()),
+                Err(message) => errors.push(layer.invalid(argument, "kernel.cmdline", message)),
+            }
+        }
         for package in &manifest.packages.debian {
             if let Some(problem) = package_problem(package.get_ref()) {
                 errors.push(layer.invalid(package, "packages.debian", problem));
@@ -233,7 +253,7 @@ pub fn resolve(
             }
         }
         if let Some(overlay) = &manifest.overlay {
-            match layer.existing_path(overlay, "overlay") {
+            match layer.existing_path(overlay, "overlay", true) {
                 Ok(path) => resolved.overlays.push(path),
                 Err(error) => errors.push(error),
             }
@@ -243,8 +263,9 @@ pub fn resolve(
             if !install.starts_with('/')
                 || install.ends_with('/')
                 || install.split('/').any(|part| part == ".." || part == ".")
+                || install.chars().any(char::is_control)
             {
-                errors.push(layer.invalid(&binary.install, "binaries.install", format!("{install:?} must be an absolute file path in the root filesystem, with no `.` or `..`, such as \"/sbin/init\"")));
+                errors.push(layer.invalid(&binary.install, "binaries.install", format!("{install:?} must be an absolute file path in the root filesystem, with no `.`, `..` or control characters, such as \"/sbin/init\"")));
                 continue;
             }
             if let Err(message) = check_sealed_install(install, binary.sealed) {
@@ -276,6 +297,19 @@ pub fn resolve(
             }
         }
         for rule in &manifest.policy.rules {
+            // The kernel stops reading a policy at a NUL: a rule with one would silently drop
+            // everything after it. No control character belongs in a rule.
+            if rule.get_ref().chars().any(char::is_control) {
+                errors.push(layer.invalid(
+                    rule,
+                    "policy.rules",
+                    format!(
+                        "{:?} holds a control character; a rule is one line of plain text",
+                        rule.get_ref()
+                    ),
+                ));
+                continue;
+            }
             // Checked now, by the parser the kernel runs, so that the error names this line.
             let mut alone = ipe_lsm::host::PolicyText::new(
                 "layer",
@@ -328,7 +362,44 @@ fn is_policy_token(text: &str) -> bool {
     !text.is_empty()
         && !text
             .chars()
-            .any(|c| c.is_whitespace() || c == '=' || c == '#')
+            .any(|c| c.is_whitespace() || c.is_control() || c == '=' || c == '#')
+}
+
+/// Parameters the build sets itself: the root filesystem, its verity table, the init and the
+/// slots the init reads. A layer setting one would fight the build (the init refuses a
+/// parameter given twice).
+const BUILD_PARAMETERS: &[&str] = &[
+    "root",
+    "ro",
+    "rootfstype",
+    "init",
+    "panic",
+    "dm-mod.create",
+    "dm-mod.waitfor",
+    "appliance.policy",
+    "appliance.sealed",
+];
+
+/// One kernel command-line argument: no spaces, quotes or control characters (they change how
+/// the kernel splits every later argument), and none of the build's own.
+fn check_cmdline_argument(argument: &str) -> Result<(), String> {
+    if argument.is_empty()
+        || argument
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '"')
+    {
+        return Err(format!(
+            "{argument:?} must be one argument: no spaces, quotes or control characters; \
+             list each argument as its own string"
+        ));
+    }
+    let name = argument.split_once('=').map_or(argument, |(name, _)| name);
+    if BUILD_PARAMETERS.contains(&name) {
+        return Err(format!(
+            "`{name}` is set by the build itself; a layer cannot set it"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

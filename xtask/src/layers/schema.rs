@@ -33,7 +33,7 @@ pub struct KernelSection {
     pub patches: Vec<Spanned<String>>,
     /// Kernel command-line arguments, such as the console this hardware uses.
     #[serde(default)]
-    pub cmdline: Vec<String>,
+    pub cmdline: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

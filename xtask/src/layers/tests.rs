@@ -256,7 +256,7 @@ fn install_paths_cannot_climb_out_of_their_folder() {
         "description = \"x\"\n\n[[binaries]]\npackage = \"fw-status\"\nbin = \"fw-status\"\ninstall = \"/opt/sealed/../../../tmp/x\"\nsealed = true\n",
     );
     let message = resolve_names(root.path(), &["fw"]).unwrap_err().to_string();
-    assert!(message.contains("no `.` or `..`"), "{message}");
+    assert!(message.contains("no `.`, `..`"), "{message}");
 }
 
 #[test]
@@ -289,4 +289,60 @@ fn every_problem_is_reported_at_once() {
     for line in ["fw/layer.toml:2:", "fw/layer.toml:5:", "fw/layer.toml:8:"] {
         assert!(message.contains(line), "{line} in {message}");
     }
+}
+
+/// Found by fuzzing: the kernel reads a policy only up to a NUL, so a rule holding one passed
+/// the parser and silently dropped every rule after it.
+#[test]
+fn a_rule_with_a_nul_is_refused_at_its_line() {
+    let root = tempfile::tempdir().unwrap();
+    write_layer(
+        root.path(),
+        "fw",
+        "description = \"x\"\n\n[policy]\nrules = [\n  \"op=EXECUTE action=ALLOW\\u0000 boot_verified=TRUE\",\n]\n",
+    );
+    let message = resolve_names(root.path(), &["fw"]).unwrap_err().to_string();
+    assert!(message.contains("fw/layer.toml:5:"), "{message}");
+    assert!(message.contains("control character"), "{message}");
+}
+
+#[test]
+fn kernel_arguments_are_single_and_not_the_builds_own() {
+    let root = tempfile::tempdir().unwrap();
+    write_layer(
+        root.path(),
+        "hw",
+        "description = \"x\"\n\n[kernel]\ncmdline = [\n  \"console=ttyS0\",\n  \"x=\\\"\",\n  \"a b\",\n  \"appliance.policy=evil,/dev/vda,0,1\",\n]\n",
+    );
+    let message = resolve_names(root.path(), &["hw"]).unwrap_err().to_string();
+    assert!(message.starts_with("3 problems"), "{message}");
+    for line in ["hw/layer.toml:6:", "hw/layer.toml:7:", "hw/layer.toml:8:"] {
+        assert!(message.contains(line), "{line} in {message}");
+    }
+    assert!(message.contains("set by the build itself"), "{message}");
+}
+
+#[test]
+fn a_layer_file_that_is_not_utf8_is_reported_at_its_line() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("bad");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("layer.toml"), b"description = \"x\"\n# caf\xe9\n").unwrap();
+    let message = load(root.path(), "bad").err().unwrap().to_string();
+    assert!(message.contains("bad/layer.toml:2:"), "{message}");
+    assert!(message.contains("UTF-8"), "{message}");
+}
+
+#[test]
+fn fragments_are_files_and_overlays_folders() {
+    let root = tempfile::tempdir().unwrap();
+    write_layer(
+        root.path(),
+        "fw",
+        "description = \"x\"\noverlay = \"kernel.config\"\n\n[kernel]\nfragments = [\".\"]\n",
+    );
+    std::fs::write(root.path().join("fw/kernel.config"), "").unwrap();
+    let message = resolve_names(root.path(), &["fw"]).unwrap_err().to_string();
+    assert!(message.contains("must be a folder"), "{message}");
+    assert!(message.contains("must be a file"), "{message}");
 }
