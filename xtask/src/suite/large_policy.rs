@@ -99,6 +99,33 @@ pub fn check(session: &Session, image: &Image, accel: Accel, boot_timeout: Durat
     )
 }
 
+/// Beyond upstream: a boot policy the Rust IPE cannot load stops the boot. One over kmalloc's
+/// 4 MiB cannot even be copied (`kstrdup` fails, `ENOMEM`); upstream would then run with no
+/// policy, allowing everything. The guest must print why and never reach the init.
+pub fn rust_fails_closed(
+    session: &Session,
+    image: &Image,
+    accel: Accel,
+    boot_timeout: Duration,
+) -> CaseResult {
+    let rules = (KMALLOC_MAX / 100) as u32;
+    let oversized = image.policy.renamed(NAME, VERSION).with_rules_first(
+        (0..rules).map(|i| format!("op=EXECUTE dmverity_roothash=sha256:{i:064x} action=ALLOW")),
+    );
+    let mut machine = guests::machine(&image.boot, accel);
+    machine.kernel = image
+        .kernel_with_boot_policy(session, &oversized)
+        .map_err(|error| format!("relinking the kernel with the oversized policy: {error:#}"))?;
+    let mut guest = Guest::start(&machine).map_err(|error| error.to_string())?;
+    let console = guest
+        .wait_for_exit(boot_timeout)
+        .map_err(|error| format!("the guest went on instead of stopping: {error}"))?;
+    expect(
+        console.contains("refusing to boot unenforced") && !console.contains(guests::BOOTED_MARKER),
+        || format!("the kernel did not stop for its unloadable boot policy:\n{console}"),
+    )
+}
+
 /// What the kernel logged about IPE, to say why the large policy is not the active one.
 fn kernel_ipe_lines(guest: &mut Guest) -> String {
     run(guest, "dmesg | grep -e ipe -e WARNING | head -n 20")

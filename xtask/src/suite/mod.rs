@@ -184,6 +184,12 @@ pub fn run(session: &Session, args: &TestArgs) -> Result<ExitCode> {
         }
         if ipe == Ipe::Rust {
             let started = Instant::now();
+            tally.record(
+                "rust/unloadable_boot_policy_stops_the_boot",
+                started,
+                large_policy::rust_fails_closed(session, &image, guests.accel, boot_timeout),
+            );
+            let started = Instant::now();
             let result = kill::check(session, &image).map_err(|error| format!("{error:#}"));
             tally.record(
                 "rust/interrupted_builds_resume_to_identical_outputs",
