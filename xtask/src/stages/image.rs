@@ -24,7 +24,7 @@ use super::sign::{Keys, SignerChoice};
 use super::timings::Timings;
 use super::validate::validate;
 use super::verity::VerityOutput;
-use super::{binaries, disk, policy, rootfs, setup, verity};
+use super::{binaries, disk, policy, rootfs, sbom, setup, verity};
 use crate::cache;
 use crate::layers;
 use crate::project::Project;
@@ -153,7 +153,7 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
 
     let rootfs = timings.time("rootfs", || {
         let inputs = rootfs::RootfsInputs {
-            debs,
+            debs: debs.clone(),
             overlays: resolved.overlays.clone(),
             binaries: rootfs_binaries,
             generated: vec![(BUILD_RECORD.to_owned(), record.text.clone().into_bytes())],
@@ -222,6 +222,15 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
     let cmdline = cmdline.join(" ");
 
     let out_dir = project.output_dir(&request.name);
+    let config_sha256 = cache::sha256_file(&kernel.config)?;
+    let bzimage_sha256 = cache::sha256_file(&kernel.bzimage)?;
+    let rootfs_sha256 = cache::sha256_file(&rootfs.image)?;
+    let sealed_sha256 = match &sealed {
+        Some(s) => Some(cache::sha256_file(&s.image)?),
+        None => None,
+    };
+    let policy_sha256 = cache::sha256_hex(policy_text.as_bytes());
+    let signed_sha256 = cache::sha256_hex(&signed_policy);
     timings.time("outputs", || {
         let manifest = record::manifest(
             &record,
@@ -231,21 +240,19 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
                     json!({
                         "version": toolchain.kernel_version,
                         "key": kernel.key,
-                        "config_sha256": cache::sha256_file(&kernel.config)?,
-                        "bzimage_sha256": cache::sha256_file(&kernel.bzimage)?,
+                        "config_sha256": config_sha256,
+                        "bzimage_sha256": bzimage_sha256,
                     }),
                 ),
                 (
                     "rootfs",
-                    json!({"erofs_sha256": cache::sha256_file(&rootfs.image)?, "key": rootfs.key}),
+                    json!({"erofs_sha256": rootfs_sha256, "key": rootfs.key}),
                 ),
                 ("verity", verity.summary()),
                 (
                     "sealed",
                     match &sealed {
-                        Some(s) => {
-                            json!({"image_sha256": cache::sha256_file(&s.image)?, "files": s.files})
-                        }
+                        Some(s) => json!({"image_sha256": sealed_sha256, "files": s.files}),
                         None => serde_json::Value::Null,
                     },
                 ),
@@ -254,14 +261,74 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
                     json!({
                         "name": policy.name(),
                         "version": policy.version().to_string(),
-                        "sha256": cache::sha256_hex(policy_text.as_bytes()),
-                        "signed_sha256": cache::sha256_hex(&signed_policy),
+                        "sha256": policy_sha256,
+                        "signed_sha256": signed_sha256,
                     }),
                 ),
                 ("cmdline", json!(cmdline)),
                 ("source_date_epoch", json!(request.source_date_epoch)),
             ],
         )?;
+        let mut debian = Vec::new();
+        let kernel_source = project
+            .lock
+            .get(setup::KERNEL_SOURCE_PACKAGE)
+            .context("packages.lock pins no kernel source")?;
+        for (pin, deb) in packages.iter().zip(&debs).chain([(
+            kernel_source,
+            &setup::fetch_deb(&project.cache, kernel_source)?,
+        )]) {
+            debian.push(sbom::DebianPackage {
+                pin: pin.clone(),
+                facts: sbom::deb_facts(&project.cache, pin, deb)?,
+            });
+        }
+        let mut sbom_binaries = Vec::new();
+        for (install, path) in &binaries {
+            let package = &resolved.binaries[install].package;
+            // Validation found each binary's package in the workspace.
+            let krate = &validated.crates[package];
+            sbom_binaries.push(sbom::WorkspaceBinary {
+                install: install.clone(),
+                package: package.clone(),
+                version: krate.version.clone(),
+                license: krate.license.clone(),
+                sha256: cache::sha256_file(path)?,
+                fsverity_digest: sealed_files
+                    .iter()
+                    .find(|file| &file.install == install)
+                    .map(|file| file.digest.clone()),
+            });
+        }
+        let mut patches = Vec::new();
+        for patch in &resolved.kernel_patches {
+            // Named from the checkout's root: no absolute path ships.
+            let name = patch.strip_prefix(&project.root).unwrap_or(patch);
+            patches.push((name.display().to_string(), cache::sha256_file(patch)?));
+        }
+        let sbom = sbom::render(&sbom::SbomInputs {
+            name: request.name.clone(),
+            source_date_epoch: request.source_date_epoch,
+            manifest_sha256: cache::sha256_hex(manifest.as_bytes()),
+            debian,
+            binaries: sbom_binaries,
+            kernel: sbom::KernelSbom {
+                version: toolchain.kernel_version.clone(),
+                bzimage_sha256: bzimage_sha256.clone(),
+                config_sha256: config_sha256.clone(),
+                patches,
+                source_package: kernel_source.name.clone(),
+            },
+            rootfs_sha256: rootfs_sha256.clone(),
+            root_hash: verity.root_hash(),
+            sealed_image_sha256: sealed_sha256.clone(),
+            policy: sbom::PolicySbom {
+                name: policy.name().to_owned(),
+                version: policy.version().to_string(),
+                sha256: policy_sha256.clone(),
+                signed_sha256: signed_sha256.clone(),
+            },
+        })?;
         let boot_file = BootFile {
             kernel: "bzImage".to_owned(),
             disk: "disk.img".to_owned(),
@@ -281,6 +348,7 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
                 Deliverable::Bytes(format!("{cmdline}\n").into_bytes()),
             ),
             ("manifest.json", Deliverable::Bytes(manifest.into_bytes())),
+            (sbom::FILE, Deliverable::Bytes(sbom.into_bytes())),
             (
                 "build.json",
                 Deliverable::Bytes(record.text.clone().into_bytes()),

@@ -61,6 +61,16 @@ fn kbuild_timestamp(epoch: u64) -> String {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
+    let [year, month, day, hour, minute, second] = civil_time(epoch);
+    format!(
+        "{} {} {day:>2} {hour:02}:{minute:02}:{second:02} UTC {year}",
+        WEEKDAYS[(epoch / 86_400 % 7) as usize],
+        MONTHS[(month - 1) as usize],
+    )
+}
+
+/// `[year, month, day, hour, minute, second]` in UTC of seconds since 1970-01-01.
+pub(super) fn civil_time(epoch: u64) -> [u64; 6] {
     let days = epoch / 86_400;
     let seconds = epoch % 86_400;
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -78,14 +88,14 @@ fn kbuild_timestamp(epoch: u64) -> String {
         month_index - 9
     };
     let year = year_of_era + era * 400 + u64::from(month <= 2);
-    format!(
-        "{} {} {day:>2} {:02}:{:02}:{:02} UTC {year}",
-        WEEKDAYS[(days % 7) as usize],
-        MONTHS[(month - 1) as usize],
+    [
+        year,
+        month,
+        day,
         seconds / 3600,
         seconds / 60 % 60,
-        seconds % 60
-    )
+        seconds % 60,
+    ]
 }
 
 /// Marks an object tree while make writes to it. Compilers and the linker here write through a

@@ -17,6 +17,7 @@ pub mod outputs;
 pub mod policy;
 pub mod record;
 mod rootfs;
+pub mod sbom;
 pub mod sealed;
 pub mod session;
 pub mod setup;

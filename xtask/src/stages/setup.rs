@@ -33,12 +33,16 @@ const HOST_PACKAGES: &[&str] = &[
     "cryptsetup-bin",
     "fsverity",
     "openssl",
+    // For the SPDX validator's venv.
+    "python3-venv",
 ];
 /// QEMU must match the installed qemu-utils, which comes from bookworm-backports.
 const QEMU_PACKAGE: &str = "qemu-system-x86";
 const QEMU_UTILS: &str = "qemu-utils";
 const BINDGEN_VERSION: &str = "0.73.2";
-const KERNEL_SOURCE_PACKAGE: &str = "linux-source-6.12";
+/// The SPDX project's validator (`pyspdxtools`), which the tests run on `sbom.spdx.json`.
+const SPDX_TOOLS_VERSION: &str = "0.8.5";
+pub const KERNEL_SOURCE_PACKAGE: &str = "linux-source-6.12";
 const RUST_SRC_PACKAGE: &str = "rust-src";
 
 /// What later stages need from setup.
@@ -53,6 +57,8 @@ pub struct Toolchain {
     /// The pinned `rust-src` package's version, for cache keys (its path is the cache's).
     pub rust_src_version: String,
     pub bindgen: PathBuf,
+    /// `pyspdxtools`, in a venv of the cache.
+    pub spdx_validator: PathBuf,
 }
 
 pub fn run(project: &Project) -> Result<Toolchain> {
@@ -66,6 +72,7 @@ pub fn run(project: &Project) -> Result<Toolchain> {
         rust_lib_src: ensure_rust_src(&project.cache, rust_pin)?,
         rust_src_version: rust_pin.version.clone(),
         bindgen: ensure_bindgen(&project.cache)?,
+        spdx_validator: ensure_spdx_tools(&project.cache)?,
     })
 }
 
@@ -426,6 +433,65 @@ fn ensure_bindgen(cache: &Cache) -> Result<PathBuf> {
         bindgen.display()
     );
     Ok(bindgen)
+}
+
+/// Where setup installs `pyspdxtools`; unit tests find it here too.
+pub fn spdx_validator_path(cache: &Cache) -> PathBuf {
+    cache.path("tools/spdx-venv/bin/pyspdxtools")
+}
+
+/// `spdx-tools` from PyPI into a venv of the cache, never into the system's Python.
+fn ensure_spdx_tools(cache: &Cache) -> Result<PathBuf> {
+    let validator = spdx_validator_path(cache);
+    let venv = cache.path("tools/spdx-venv");
+    let python = venv.join("bin/python3");
+    // pip's own record of the version, read without starting Python: a no-op build stays quick.
+    let dist_info = format!("spdx_tools-{SPDX_TOOLS_VERSION}.dist-info");
+    let version_ok = || {
+        fs::read_dir(venv.join("lib"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|python| {
+                python
+                    .path()
+                    .join("site-packages")
+                    .join(&dist_info)
+                    .is_dir()
+            })
+    };
+    if validator.is_file() && version_ok() {
+        return Ok(validator);
+    }
+    let _lock = cache.lock("spdx-venv")?;
+    if validator.is_file() && version_ok() {
+        return Ok(validator);
+    }
+    tracing::info!(
+        "installing spdx-tools {SPDX_TOOLS_VERSION} into {}",
+        venv.display()
+    );
+    // Debian's interpreter, which python3-venv serves, not whichever is first on PATH.
+    Tool::new("/usr/bin/python3")
+        .args(["-m", "venv", "--clear"])
+        .arg(&venv)
+        .run()?;
+    Tool::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .arg(format!("spdx-tools=={SPDX_TOOLS_VERSION}"))
+        .run()?;
+    ensure!(
+        validator.is_file() && version_ok(),
+        "{} is not spdx-tools {SPDX_TOOLS_VERSION}",
+        validator.display()
+    );
+    Ok(validator)
 }
 
 #[cfg(test)]

@@ -19,6 +19,15 @@ use crate::project::Project;
 pub struct Validated {
     pub policy_name: String,
     pub policy_version: Version,
+    /// The workspace's packages by name, when layers install binaries (for the SBOM).
+    pub crates: BTreeMap<String, WorkspaceCrate>,
+}
+
+/// A package of this workspace, from `cargo metadata`.
+pub struct WorkspaceCrate {
+    pub version: String,
+    pub license: Option<String>,
+    bins: Vec<String>,
 }
 
 pub fn validate(
@@ -26,7 +35,16 @@ pub fn validate(
     layers: &Layers,
     policy_version: Option<&str>,
 ) -> Result<Validated> {
-    let mut problems = check_binaries(project, layers)?;
+    let wanted = layers
+        .loaded
+        .iter()
+        .any(|layer| !layer.manifest.binaries.is_empty());
+    let crates = if wanted {
+        workspace_crates(project)?
+    } else {
+        BTreeMap::new()
+    };
+    let mut problems = check_binaries(layers, &crates);
     for path in &layers.resolved.kernel_fragments {
         let text =
             fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -47,6 +65,7 @@ pub fn validate(
         (Ok(policy_version), []) => Ok(Validated {
             policy_name,
             policy_version,
+            crates,
         }),
         (version, _) => {
             problems.extend(version.err());
@@ -61,23 +80,15 @@ pub fn validate(
 
 /// Every `[[binaries]]` entry names a package of this workspace and one of its binaries; the
 /// problems, each with its layer file and line.
-fn check_binaries(project: &Project, layers: &Layers) -> Result<Vec<String>> {
-    let wanted = layers
-        .loaded
-        .iter()
-        .any(|layer| !layer.manifest.binaries.is_empty());
-    if !wanted {
-        return Ok(Vec::new());
-    }
-    let bins = workspace_binaries(project)?;
+fn check_binaries(layers: &Layers, crates: &BTreeMap<String, WorkspaceCrate>) -> Vec<String> {
     let mut errors = Vec::new();
     for layer in &layers.loaded {
         for binary in &layer.manifest.binaries {
-            let message = match bins.get(&binary.package) {
+            let message = match crates.get(&binary.package).map(|c| &c.bins) {
                 None => format!(
                     "package `{}` is not in this workspace; its packages are: {}",
                     binary.package,
-                    bins.keys().cloned().collect::<Vec<_>>().join(", ")
+                    crates.keys().cloned().collect::<Vec<_>>().join(", ")
                 ),
                 Some(names) if !names.contains(&binary.bin) => format!(
                     "package `{}` has no binary `{}`; it has: {}",
@@ -94,11 +105,11 @@ fn check_binaries(project: &Project, layers: &Layers) -> Result<Vec<String>> {
             );
         }
     }
-    Ok(errors)
+    errors
 }
 
-/// Package → binary targets, from `cargo metadata` (no network, no dependencies).
-fn workspace_binaries(project: &Project) -> Result<BTreeMap<String, Vec<String>>> {
+/// The workspace's packages, from `cargo metadata` (no network, no dependencies).
+fn workspace_crates(project: &Project) -> Result<BTreeMap<String, WorkspaceCrate>> {
     let output = Tool::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .args([
             "metadata",
@@ -110,7 +121,7 @@ fn workspace_binaries(project: &Project) -> Result<BTreeMap<String, Vec<String>>
         .current_dir(&project.root)
         .output()?;
     let metadata: serde_json::Value = serde_json::from_slice(&output)?;
-    let mut bins = BTreeMap::new();
+    let mut crates = BTreeMap::new();
     for package in metadata["packages"].as_array().into_iter().flatten() {
         let names = package["targets"]
             .as_array()
@@ -124,10 +135,17 @@ fn workspace_binaries(project: &Project) -> Result<BTreeMap<String, Vec<String>>
             .filter_map(|target| target["name"].as_str().map(str::to_owned))
             .collect();
         if let Some(name) = package["name"].as_str() {
-            bins.insert(name.to_owned(), names);
+            crates.insert(
+                name.to_owned(),
+                WorkspaceCrate {
+                    version: package["version"].as_str().unwrap_or_default().to_owned(),
+                    license: package["license"].as_str().map(str::to_owned),
+                    bins: names,
+                },
+            );
         }
     }
-    Ok(bins)
+    Ok(crates)
 }
 
 #[cfg(test)]
@@ -148,7 +166,9 @@ mod tests {
         let loaded = vec![layers::load(root.path(), "fw").unwrap()];
         let resolved = layers::resolve(&loaded, &|_| None).unwrap();
         let project = Project::discover().unwrap();
-        let problems = check_binaries(&project, &Layers { loaded, resolved }).unwrap();
+        let crates = workspace_crates(&project).unwrap();
+        assert_eq!(crates["fw-status"].license.as_deref(), Some("GPL-2.0-only"));
+        let problems = check_binaries(&Layers { loaded, resolved }, &crates);
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].contains("fw/layer.toml:6:"), "{}", problems[0]);
         assert!(

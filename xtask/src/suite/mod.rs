@@ -14,6 +14,7 @@ mod ktap;
 mod kunit;
 mod large_policy;
 mod lifecycle;
+mod sbom;
 mod sealed;
 mod tamper;
 
@@ -160,6 +161,12 @@ pub fn run(session: &Session, args: &TestArgs) -> Result<ExitCode> {
         let request = image_args.request(&project.root, ipe)?;
         let image = image::build(session, &request)?;
         std::fs::create_dir_all(&image.test_dir)?;
+        let started = Instant::now();
+        tally.record(
+            &format!("{}/sbom_passes_the_spdx_validator", ipe.name()),
+            started,
+            sbom::check(&toolchain.spdx_validator, &image),
+        );
         let guests = Guests {
             accel: guests::choose_accel(&project.cache, &image.boot),
             boot_timeout,
