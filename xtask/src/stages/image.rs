@@ -2,7 +2,7 @@
 //! value ([`Image`]), after publishing its deliverables into `target/appliance/<name>/`.
 //!
 //! layers → packages + binaries → sealed → rootfs → verity → policy → sign → disk → kernel →
-//! outputs
+//! sbom → outputs
 
 use std::fs;
 use std::path::{Path, PathBuf};
