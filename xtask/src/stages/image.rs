@@ -231,44 +231,44 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
     };
     let policy_sha256 = cache::sha256_hex(policy_text.as_bytes());
     let signed_sha256 = cache::sha256_hex(&signed_policy);
-    timings.time("outputs", || {
-        let manifest = record::manifest(
-            &record,
-            vec![
-                (
-                    "kernel",
-                    json!({
-                        "version": toolchain.kernel_version,
-                        "key": kernel.key,
-                        "config_sha256": config_sha256,
-                        "bzimage_sha256": bzimage_sha256,
-                    }),
-                ),
-                (
-                    "rootfs",
-                    json!({"erofs_sha256": rootfs_sha256, "key": rootfs.key}),
-                ),
-                ("verity", verity.summary()),
-                (
-                    "sealed",
-                    match &sealed {
-                        Some(s) => json!({"image_sha256": sealed_sha256, "files": s.files}),
-                        None => serde_json::Value::Null,
-                    },
-                ),
-                (
-                    "policy",
-                    json!({
-                        "name": policy.name(),
-                        "version": policy.version().to_string(),
-                        "sha256": policy_sha256,
-                        "signed_sha256": signed_sha256,
-                    }),
-                ),
-                ("cmdline", json!(cmdline)),
-                ("source_date_epoch", json!(request.source_date_epoch)),
-            ],
-        )?;
+    let manifest = record::manifest(
+        &record,
+        vec![
+            (
+                "kernel",
+                json!({
+                    "version": toolchain.kernel_version,
+                    "key": kernel.key,
+                    "config_sha256": config_sha256,
+                    "bzimage_sha256": bzimage_sha256,
+                }),
+            ),
+            (
+                "rootfs",
+                json!({"erofs_sha256": rootfs_sha256, "key": rootfs.key}),
+            ),
+            ("verity", verity.summary()),
+            (
+                "sealed",
+                match &sealed {
+                    Some(s) => json!({"image_sha256": sealed_sha256, "files": s.files}),
+                    None => serde_json::Value::Null,
+                },
+            ),
+            (
+                "policy",
+                json!({
+                    "name": policy.name(),
+                    "version": policy.version().to_string(),
+                    "sha256": policy_sha256,
+                    "signed_sha256": signed_sha256,
+                }),
+            ),
+            ("cmdline", json!(cmdline)),
+            ("source_date_epoch", json!(request.source_date_epoch)),
+        ],
+    )?;
+    let sbom = timings.time("sbom", || {
         let mut debian = Vec::new();
         let kernel_source = project
             .lock
@@ -306,29 +306,30 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
             let name = patch.strip_prefix(&project.root).unwrap_or(patch);
             patches.push((name.display().to_string(), cache::sha256_file(patch)?));
         }
-        let sbom = sbom::render(&sbom::SbomInputs {
-            name: request.name.clone(),
+        sbom::render(&sbom::SbomInputs {
             source_date_epoch: request.source_date_epoch,
             manifest_sha256: cache::sha256_hex(manifest.as_bytes()),
             debian,
             binaries: sbom_binaries,
             kernel: sbom::KernelSbom {
                 version: toolchain.kernel_version.clone(),
-                bzimage_sha256: bzimage_sha256.clone(),
-                config_sha256: config_sha256.clone(),
+                bzimage_sha256,
+                config_sha256,
                 patches,
                 source_package: kernel_source.name.clone(),
             },
-            rootfs_sha256: rootfs_sha256.clone(),
+            rootfs_sha256,
             root_hash: verity.root_hash(),
-            sealed_image_sha256: sealed_sha256.clone(),
+            sealed_image_sha256: sealed_sha256,
             policy: sbom::PolicySbom {
                 name: policy.name().to_owned(),
                 version: policy.version().to_string(),
-                sha256: policy_sha256.clone(),
-                signed_sha256: signed_sha256.clone(),
+                sha256: policy_sha256,
+                signed_sha256,
             },
-        })?;
+        })
+    })?;
+    timings.time("outputs", || {
         let boot_file = BootFile {
             kernel: "bzImage".to_owned(),
             disk: "disk.img".to_owned(),

@@ -4,6 +4,8 @@
 //! the policy's and the signed policy's sha256). Pure: built from values the orchestrator has;
 //! only [`deb_facts`] reads a .deb. Deterministic like every output: the creation time is
 //! `SOURCE_DATE_EPOCH`, the namespace comes from the manifest's hash, and every list is sorted.
+//! The output folder's name appears nowhere: builds under two names ship the same bytes (the
+//! kill test compares them); the image is named by its policy, the device's name.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -73,7 +75,6 @@ pub struct PolicySbom {
 }
 
 pub struct SbomInputs {
-    pub name: String,
     pub source_date_epoch: u64,
     pub manifest_sha256: String,
     /// The rootfs's packages, and the kernel source's.
@@ -114,7 +115,7 @@ pub fn document(inputs: &SbomInputs) -> Value {
 
     packages.push(json!({
         "SPDXID": IMAGE,
-        "name": inputs.name,
+        "name": inputs.policy.name,
         "versionInfo": inputs.policy.version,
         "downloadLocation": NOASSERTION,
         "filesAnalyzed": false,
@@ -271,10 +272,10 @@ pub fn document(inputs: &SbomInputs) -> Value {
         "spdxVersion": "SPDX-2.3",
         "dataLicense": "CC0-1.0",
         "SPDXID": "SPDXRef-DOCUMENT",
-        "name": format!("appliance image {}", inputs.name),
+        "name": format!("appliance {} {}", policy.name, policy.version),
         "documentNamespace": format!(
             "https://appliance.invalid/spdx/{}-{}",
-            inputs.name, inputs.manifest_sha256
+            policy.name, inputs.manifest_sha256
         ),
         "creationInfo": {"created": created, "creators": [tool()]},
         "packages": packages,
@@ -536,7 +537,6 @@ pub mod tests {
             },
         };
         SbomInputs {
-            name: "default".to_owned(),
             source_date_epoch: 1_700_000_000,
             manifest_sha256: "cd".repeat(32),
             debian: vec![
@@ -603,7 +603,10 @@ pub mod tests {
         assert_eq!(document["creationInfo"]["created"], "2023-11-14T22:13:20Z");
         assert_eq!(
             document["documentNamespace"],
-            format!("https://appliance.invalid/spdx/default-{}", "cd".repeat(32))
+            format!(
+                "https://appliance.invalid/spdx/firewall-{}",
+                "cd".repeat(32)
+            )
         );
         let busybox = package(&document, "SPDXRef-Deb-busybox-static");
         assert_eq!(busybox["versionInfo"], "1:1.35.0-4+b3");
