@@ -52,10 +52,17 @@ pub fn load(out_dir: &Path) -> Result<BootSpec> {
     })?;
     let file: BootFile =
         serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
-    Ok(BootSpec {
-        kernel: out_dir.join(file.kernel),
-        disk: out_dir.join(file.disk),
-        sealed_disk: file.sealed_disk.map(|name| out_dir.join(name)),
-        cmdline: file.cmdline,
-    })
+    Ok(file.in_folder(out_dir))
+}
+
+impl BootFile {
+    /// The boot spec of the output folder that holds this file.
+    pub fn in_folder(&self, out_dir: &Path) -> BootSpec {
+        BootSpec {
+            kernel: out_dir.join(&self.kernel),
+            disk: out_dir.join(&self.disk),
+            sealed_disk: self.sealed_disk.as_ref().map(|name| out_dir.join(name)),
+            cmdline: self.cmdline.clone(),
+        }
+    }
 }

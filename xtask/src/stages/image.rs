@@ -329,13 +329,13 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
             },
         })
     })?;
+    let boot_file = BootFile {
+        kernel: "bzImage".to_owned(),
+        disk: "disk.img".to_owned(),
+        sealed_disk: sealed.as_ref().map(|_| "sealed.img".to_owned()),
+        cmdline: cmdline.clone(),
+    };
     timings.time("outputs", || {
-        let boot_file = BootFile {
-            kernel: "bzImage".to_owned(),
-            disk: "disk.img".to_owned(),
-            sealed_disk: sealed.as_ref().map(|_| "sealed.img".to_owned()),
-            cmdline: cmdline.clone(),
-        };
         let mut files = vec![
             ("bzImage", Deliverable::File(kernel.bzimage.clone())),
             ("disk.img", Deliverable::File(disk_path.clone())),
@@ -364,7 +364,7 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
         }
         publish(&out_dir, files)
     })?;
-    let boot = super::boot_spec::load(&out_dir)?;
+    let boot = boot_file.in_folder(&out_dir);
     timings.report();
     tracing::info!(
         "image: {} (root hash {})",
