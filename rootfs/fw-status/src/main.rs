@@ -1,5 +1,6 @@
 //! `fw-status`: the firewall appliance's status line. The firewall layer installs it sealed
 //! (fs-verity on the sealed partition), so it runs only with the digest the policy names.
+//! Run by a web server as a CGI program (`GATEWAY_INTERFACE` set), it answers with a header.
 
 use std::fs;
 
@@ -19,5 +20,8 @@ fn main() {
         Ok(_) => "off",
         Err(_) => "unsupported",
     };
+    if std::env::var_os("GATEWAY_INTERFACE").is_some() {
+        print!("Content-Type: text/plain\r\n\r\n");
+    }
     println!("fw-status: host {host}, IPE {enforce}, forwarding {forwarding}");
 }

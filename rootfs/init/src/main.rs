@@ -1,5 +1,6 @@
-//! The appliance's PID 1: mounts the pseudo filesystems and the sealed partition, reports the IPE
-//! state, then starts the services listed in `/etc/appliance/services` and reaps orphans forever.
+//! The appliance's PID 1: mounts the pseudo filesystems and the sealed partition, loads the
+//! signed IPE policy, locks ptrace away, runs the required services (the firewall's ruleset),
+//! then starts the others listed in `/etc/appliance/services.d` and reaps orphans forever.
 
 /// `eprintln!` for PID 1: a line to the console, dropped if the console refuses it, where
 /// `eprintln!` would panic, and a panicking PID 1 takes the kernel down with it.
@@ -30,8 +31,32 @@ fn main() {
     set_hostname();
     policy::load_signed(&cmdline);
     report_ipe();
-    let specs = services::load(services::CONFIG);
+    if let Err(problem) = forbid_ptrace() {
+        stop(&problem);
+    }
+    let specs = services::load_dir(services::CONFIG_DIR);
+    if let Err(problem) = services::run_required(&specs) {
+        stop(&problem);
+    }
     services::supervise(specs);
+}
+
+/// Yama's `ptrace_scope` 3: no process attaches to another, root included, until the next
+/// boot; a debugger could otherwise write code into a process that IPE approved.
+fn forbid_ptrace() -> Result<(), String> {
+    const SCOPE: &str = "/proc/sys/kernel/yama/ptrace_scope";
+    std::fs::write(SCOPE, "3").map_err(|error| format!("{SCOPE}: {error}"))
+}
+
+/// Halts instead of coming up without what the appliance needs, saying why on the console.
+fn stop(problem: &str) -> ! {
+    say!("init: {problem}; the appliance stops here rather than come up without it");
+    rustix::fs::sync();
+    let halted = rustix::system::reboot(rustix::system::RebootCommand::Halt);
+    say!("init: halt failed ({halted:?}); waiting forever");
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
 }
 
 fn set_hostname() {

@@ -1,4 +1,8 @@
-//! Services from `/etc/appliance/services`, one per line: `once|respawn|console COMMAND ARGS...`.
+//! Services from the files in `/etc/appliance/services.d`, read in name order, one per line:
+//! `required|once|respawn|console COMMAND ARGS...`. Each layer adds files of its own there.
+//!
+//! `required` commands run first, one after the other, before any other service starts; if
+//! one fails, the appliance stops rather than come up without it (a firewall's ruleset).
 //! `console` is `respawn` with the console as controlling terminal, for an interactive shell.
 
 use std::collections::HashMap;
@@ -8,10 +12,13 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{WaitOptions, wait};
 
-pub const CONFIG: &str = "/etc/appliance/services";
+const PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
+
+pub const CONFIG_DIR: &str = "/etc/appliance/services.d";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Restart {
+    Required,
     Once,
     Respawn,
     Console,
@@ -30,6 +37,22 @@ pub struct LineError {
     /// From 1.
     pub line: usize,
     pub problem: String,
+}
+
+/// The services of every file in `dir`, files in name order, lines in file order.
+pub fn load_dir(dir: &str) -> Vec<Service> {
+    let mut files: Vec<_> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries.flatten().map(|entry| entry.path()).collect(),
+        Err(error) => {
+            say!("init: {dir}: {error}; starting no services");
+            return Vec::new();
+        }
+    };
+    files.sort();
+    files
+        .iter()
+        .flat_map(|file| load(&file.to_string_lossy()))
+        .collect()
 }
 
 pub fn load(path: &str) -> Vec<Service> {
@@ -89,12 +112,13 @@ fn parse_line(line: &[u8]) -> Option<Result<Service, String>> {
     let first = words.next()?;
     let restart = match first {
         word if word.starts_with('#') => return None,
+        "required" => Restart::Required,
         "once" => Restart::Once,
         "respawn" => Restart::Respawn,
         "console" => Restart::Console,
         other => {
             return Some(Err(format!(
-                "{other:?} is not once, respawn or console; start the line with one of them"
+                "{other:?} is not required, once, respawn or console; start the line with one of them"
             )));
         }
     };
@@ -121,7 +145,7 @@ fn start(service: &Service) -> Option<u32> {
     let mut command = Command::new(&service.program);
     command
         .args(&service.args)
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("PATH", PATH)
         .env("HOME", "/root");
     if service.restart == Restart::Console {
         // A session of its own with the console as controlling terminal, so ^C reaches it.
@@ -147,10 +171,33 @@ fn start(service: &Service) -> Option<u32> {
     }
 }
 
-/// Starts every service, then reaps children forever, restarting the ones that respawn.
+/// Runs the `required` services in order, each to its end; the first that cannot start or
+/// fails is returned with what went wrong.
+pub fn run_required(services: &[Service]) -> Result<(), String> {
+    for service in services.iter().filter(|s| s.restart == Restart::Required) {
+        let command = format!("{} {}", service.program, service.args.join(" "));
+        let status = Command::new(&service.program)
+            .args(&service.args)
+            .env("PATH", PATH)
+            .env("HOME", "/root")
+            .status()
+            .map_err(|error| format!("cannot start {command}: {error}"))?;
+        if !status.success() {
+            return Err(format!("{command} failed ({status})"));
+        }
+        say!("init: {command}: done");
+    }
+    Ok(())
+}
+
+/// Starts every service but the required ones, then reaps children forever, restarting the
+/// ones that respawn.
 pub fn supervise(services: Vec<Service>) -> ! {
     let mut running: HashMap<u32, (usize, Instant)> = HashMap::new();
     for (index, service) in services.iter().enumerate() {
+        if service.restart == Restart::Required {
+            continue;
+        }
         if let Some(pid) = start(service) {
             running.insert(pid, (index, Instant::now()));
         }
@@ -193,7 +240,7 @@ mod tests {
 
     #[test]
     fn parses_services_and_skips_bad_lines() {
-        let text = "# comment\nconsole /bin/sh -l\n\nbogus /x\nonce\nrespawn /sbin/agent --quiet\n";
+        let text = "# comment\nconsole /bin/sh -l\n\nbogus /x\nonce\nrespawn /sbin/agent --quiet\nrequired /usr/sbin/nft -f /etc/nftables.conf\n";
         let services = parse(text.as_bytes());
         assert_eq!(
             services,
@@ -202,7 +249,7 @@ mod tests {
                 Err(LineError {
                     line: 4,
                     problem:
-                        "\"bogus\" is not once, respawn or console; start the line with one of them"
+                        "\"bogus\" is not required, once, respawn or console; start the line with one of them"
                             .into()
                 }),
                 Err(LineError {
@@ -210,6 +257,10 @@ mod tests {
                     problem: "\"once\" and no command; name the program to run after it".into()
                 }),
                 Ok(service(Restart::Respawn, &["/sbin/agent", "--quiet"])),
+                Ok(service(
+                    Restart::Required,
+                    &["/usr/sbin/nft", "-f", "/etc/nftables.conf"]
+                )),
             ]
         );
     }
@@ -243,5 +294,34 @@ mod tests {
             error.line == 2 && error.problem.contains("NUL"),
             "{error:?}"
         );
+    }
+
+    #[test]
+    fn files_are_read_in_name_order() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("50-web"), "respawn /bin/httpd -f\n").unwrap();
+        std::fs::write(
+            dir.path().join("10-firewall"),
+            "required /usr/sbin/nft -f x\n",
+        )
+        .unwrap();
+        let services = load_dir(dir.path().to_str().unwrap());
+        let programs: Vec<&str> = services.iter().map(|s| s.program.as_str()).collect();
+        assert_eq!(programs, ["/usr/sbin/nft", "/bin/httpd"]);
+    }
+
+    #[test]
+    fn required_services_stop_at_the_first_failure() {
+        let services = [
+            service(Restart::Respawn, &["/bin/false"]),
+            service(Restart::Required, &["/bin/true"]),
+            service(Restart::Required, &["/bin/false", "ruleset"]),
+            service(Restart::Required, &["/nonexistent"]),
+        ];
+        let error = run_required(&services).unwrap_err();
+        assert!(error.starts_with("/bin/false ruleset failed"), "{error}");
+        let error = run_required(&services[3..]).unwrap_err();
+        assert!(error.starts_with("cannot start /nonexistent"), "{error}");
+        assert_eq!(run_required(&services[..2]), Ok(()));
     }
 }

@@ -1,4 +1,4 @@
-//! `/etc/appliance/services` with hostile lines.
+//! Files of `/etc/appliance/services.d` with hostile lines.
 
 use super::{check_refusal, config, edits, mutate};
 use crate::services::{self, LineError, Restart, Service};
@@ -6,6 +6,7 @@ use proptest::prelude::*;
 
 /// Pieces of services files, for texts that random bytes would seldom write.
 const SOUP: &[&[u8]] = &[
+    b"required",
     b"once",
     b"respawn",
     b"console",
@@ -25,6 +26,7 @@ const SOUP: &[&[u8]] = &[
 
 fn word(restart: Restart) -> &'static str {
     match restart {
+        Restart::Required => "required",
         Restart::Once => "once",
         Restart::Respawn => "respawn",
         Restart::Console => "console",
@@ -73,6 +75,7 @@ enum Line {
 
 fn restart() -> impl Strategy<Value = Restart> {
     prop_oneof![
+        Just(Restart::Required),
         Just(Restart::Once),
         Just(Restart::Respawn),
         Just(Restart::Console)
