@@ -1,5 +1,6 @@
 //! The QEMU command line for an appliance. Pure.
 
+use std::net::SocketAddrV4;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +20,30 @@ pub struct Machine {
     pub initrd: Option<PathBuf>,
     pub memory_mib: u32,
     pub accel: Accel,
+    /// A virtio NIC on QEMU's user-mode network, or none.
+    pub network: Option<UserNetwork>,
+}
+
+/// QEMU's user-mode network (slirp): rootless, the guest at 10.0.2.15 behind a NAT, 10.0.2.2
+/// the host. `restrict=on`: the guest reaches nothing outside; only the forwards reach it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserNetwork {
+    /// TCP forwards from a host address to a guest port.
+    pub forwards: Vec<(SocketAddrV4, u16)>,
+}
+
+impl UserNetwork {
+    fn nic_arg(&self) -> String {
+        let mut arg = "user,model=virtio-net-pci,restrict=on".to_owned();
+        for (host, guest_port) in &self.forwards {
+            arg.push_str(&format!(
+                ",hostfwd=tcp:{}:{}-:{guest_port}",
+                host.ip(),
+                host.port()
+            ));
+        }
+        arg
+    }
 }
 
 pub const QEMU: &str = "qemu-system-x86_64";
@@ -49,6 +74,9 @@ impl Machine {
         }
         if let Some(initrd) = &self.initrd {
             args.extend(["-initrd".to_owned(), initrd.display().to_string()]);
+        }
+        if let Some(network) = &self.network {
+            args.extend(["-nic".to_owned(), network.nic_arg()]);
         }
         for disk in &self.disks {
             // Read-only: the appliance never writes its images, and several guests may share one.
@@ -92,7 +120,27 @@ mod tests {
             initrd: None,
             memory_mib: 256,
             accel,
+            network: None,
         }
+    }
+
+    #[test]
+    fn forwards_reach_the_guest_through_a_restricted_user_network() {
+        let mut with_network = machine(Accel::Tcg);
+        with_network.network = Some(UserNetwork {
+            forwards: vec![("127.0.0.1:8080".parse().unwrap(), 80)],
+        });
+        let args = with_network.headless_args();
+        let at = args.iter().position(|a| a == "-nic").unwrap();
+        assert_eq!(
+            args[at + 1],
+            "user,model=virtio-net-pci,restrict=on,hostfwd=tcp:127.0.0.1:8080-:80"
+        );
+        assert!(
+            !machine(Accel::Tcg)
+                .headless_args()
+                .contains(&"-nic".to_owned())
+        );
     }
 
     #[test]

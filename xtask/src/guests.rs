@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use appliance_qemu::{Accel, Guest, Machine};
+use appliance_qemu::{Accel, Guest, Machine, UserNetwork};
 
 use crate::cache::{self, Cache};
 use crate::exec::Tool;
@@ -13,6 +13,8 @@ use crate::stages::boot_spec::BootSpec;
 /// What the init prints once userspace runs; a guest that prints it has booted.
 pub const BOOTED_MARKER: &str = "init: IPE";
 
+/// The appliance's machine: its disks and command line, and a NIC on a user-mode network that
+/// nothing reaches but `network`'s forwards.
 pub fn machine(spec: &BootSpec, accel: Accel) -> Machine {
     Machine {
         kernel: spec.kernel.clone(),
@@ -21,6 +23,7 @@ pub fn machine(spec: &BootSpec, accel: Accel) -> Machine {
         initrd: None,
         memory_mib: 512,
         accel,
+        network: Some(UserNetwork::default()),
     }
 }
 

@@ -1,6 +1,7 @@
-//! `ipe-probe mmap-exec FILE | mprotect-exec FILE | anon-exec`: asks the kernel for one
-//! executable mapping and prints `ok` or the error, so that a test can watch IPE's `mmap_file`
-//! and `file_mprotect` hooks decide. Statically linked for the test initramfs.
+//! `ipe-probe mmap-exec FILE | mprotect-exec FILE | anon-exec | dlopen FILE`: asks the kernel
+//! for one executable mapping, or glibc's loader for a library, and prints `ok` or the error, so
+//! that a test can watch IPE's `mmap_file` and `file_mprotect` hooks decide. Statically linked
+//! for the test initramfs; dynamically linked (where `dlopen` exists) in the debug layer.
 
 use std::process::ExitCode;
 
@@ -15,8 +16,11 @@ fn main() -> ExitCode {
         ["mmap-exec", file] => map_file(file, ProtFlags::READ | ProtFlags::EXEC, false),
         ["mprotect-exec", file] => map_file(file, ProtFlags::READ, true),
         ["anon-exec"] => anonymous_then_exec(),
+        ["dlopen", file] => dlopen(file),
         _ => {
-            eprintln!("usage: ipe-probe mmap-exec FILE | mprotect-exec FILE | anon-exec");
+            eprintln!(
+                "usage: ipe-probe mmap-exec FILE | mprotect-exec FILE | anon-exec | dlopen FILE"
+            );
             return ExitCode::from(2);
         }
     };
@@ -64,4 +68,34 @@ fn anonymous_then_exec() -> std::io::Result<()> {
     // SAFETY: as above.
     unsafe { munmap(address, LEN) }?;
     Ok(result?)
+}
+
+/// Loads a shared library as a plugin host would; glibc's message on failure.
+#[cfg(not(target_feature = "crt-static"))]
+fn dlopen(path: &str) -> std::io::Result<()> {
+    let path = std::ffi::CString::new(path)?;
+    // SAFETY: a NUL-terminated path; the handle is never used, and the library stays loaded.
+    let handle = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_NOW) };
+    if !handle.is_null() {
+        return Ok(());
+    }
+    // SAFETY: dlerror returns NULL or a NUL-terminated message owned by glibc, read at once.
+    let message = unsafe { libc::dlerror() };
+    let text = if message.is_null() {
+        "dlopen failed".to_owned()
+    } else {
+        // SAFETY: as above.
+        unsafe { std::ffi::CStr::from_ptr(message) }
+            .to_string_lossy()
+            .into_owned()
+    };
+    Err(std::io::Error::other(text))
+}
+
+/// A static binary has no dynamic loader to ask.
+#[cfg(target_feature = "crt-static")]
+fn dlopen(_path: &str) -> std::io::Result<()> {
+    Err(std::io::Error::other(
+        "dlopen needs the dynamically linked build (the debug layer's)",
+    ))
 }

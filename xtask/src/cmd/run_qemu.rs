@@ -1,7 +1,9 @@
 //! `cargo xtask run-qemu`: boot a built image interactively.
 
 use anyhow::{Result, bail};
-use appliance_qemu::Accel;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use appliance_qemu::{Accel, UserNetwork};
 use clap::Args;
 
 use crate::guests;
@@ -19,6 +21,22 @@ pub struct RunArgs {
     /// Extra kernel command-line arguments, appended.
     #[arg(long)]
     pub append: Option<String>,
+    /// Forward TCP port HOST on 127.0.0.1 to port GUEST of the appliance, as HOST:GUEST;
+    /// repeat for more. The default reaches the firewall's status page:
+    /// `curl http://127.0.0.1:8080/cgi-bin/status`.
+    #[arg(long, value_name = "HOST:GUEST", default_value = "8080:80", value_parser = parse_forward)]
+    pub forward: Vec<(u16, u16)>,
+}
+
+fn parse_forward(text: &str) -> Result<(u16, u16), String> {
+    let (host, guest) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?}: expected HOST:GUEST, two port numbers"))?;
+    let port = |p: &str| {
+        p.parse::<u16>()
+            .map_err(|_| format!("{p:?} in {text:?} is not a port number (1 to 65535)"))
+    };
+    Ok((port(host)?, port(guest)?))
 }
 
 pub fn run(project: &Project, args: &RunArgs) -> Result<()> {
@@ -36,7 +54,18 @@ pub fn run(project: &Project, args: &RunArgs) -> Result<()> {
         "Booting {} ({accel:?}). Quit with Ctrl-A X.",
         spec.kernel.display()
     );
-    let status = appliance_qemu::run_interactive(&guests::machine(&spec, accel))?;
+    let mut machine = guests::machine(&spec, accel);
+    machine.network = Some(UserNetwork {
+        forwards: args
+            .forward
+            .iter()
+            .map(|&(host, guest)| (SocketAddrV4::new(Ipv4Addr::LOCALHOST, host), guest))
+            .collect(),
+    });
+    for (host, guest) in &args.forward {
+        eprintln!("Guest port {guest} is forwarded from 127.0.0.1:{host}.");
+    }
+    let status = appliance_qemu::run_interactive(&machine)?;
     if !status.success() {
         bail!("QEMU exited with {status}");
     }

@@ -51,6 +51,8 @@ pub struct InstalledBinary {
     pub layer: String,
     /// On the sealed fs-verity partition rather than the rootfs.
     pub sealed: bool,
+    /// Linked against the image's glibc rather than statically.
+    pub dynamic: bool,
 }
 
 /// Where the init mounts the sealed partition, read-only; sealed binaries install below it.
@@ -279,6 +281,7 @@ pub fn resolve(
                     bin: binary.bin.clone(),
                     layer: layer.name.clone(),
                     sealed: binary.sealed,
+                    dynamic: binary.dynamic,
                 },
             );
         }

@@ -57,6 +57,10 @@ pub struct Binary {
     /// fs-verity digest; `install` must then be under `/opt/sealed/`.
     #[serde(default)]
     pub sealed: bool,
+    /// Linked dynamically against the glibc of the layers' Debian packages (`libc6` must be
+    /// among them), instead of statically.
+    #[serde(default)]
+    pub dynamic: bool,
 }
 
 #[derive(Debug, Deserialize, Default)]

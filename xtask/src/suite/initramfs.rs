@@ -82,6 +82,7 @@ pub fn machine(session: &Session, image: &Image, accel: Accel) -> Result<Machine
         initrd: Some(initrd),
         memory_mib: 512,
         accel,
+        network: None,
     })
 }
 

@@ -70,7 +70,7 @@ pub fn make_artifacts(image: &Image) -> Result<PathBuf> {
 }
 
 /// The version with the minor raised.
-fn bumped(version: Version) -> Version {
+pub(super) fn bumped(version: Version) -> Version {
     match version.minor.checked_add(1) {
         Some(minor) => Version {
             minor,

@@ -6,6 +6,8 @@
 mod cases;
 mod cpio;
 mod differential;
+mod dynamic;
+mod firewall;
 mod imports;
 mod initramfs;
 mod key_leak;
@@ -154,10 +156,7 @@ pub fn run(session: &Session, args: &TestArgs) -> Result<ExitCode> {
     let boot_timeout = Duration::from_secs(args.boot_timeout);
     let mut observations = Vec::new();
     for &ipe in &args.ipe {
-        let image_args = crate::args::ImageArgs {
-            name: ipe.output_name(&args.image.name),
-            ..args.image.clone()
-        };
+        let image_args = test_image_args(&args.image, ipe);
         let request = image_args.request(&project.root, ipe)?;
         let image = image::build(session, &request)?;
         std::fs::create_dir_all(&image.test_dir)?;
@@ -217,6 +216,19 @@ pub fn run(session: &Session, args: &TestArgs) -> Result<ExitCode> {
     Ok(tally.exit_code())
 }
 
+/// The image under test: the requested layers and the debug layer, whose console shell the
+/// cases talk to, in an output folder of its own (`<name>-debug`).
+fn test_image_args(requested: &crate::args::ImageArgs, ipe: Ipe) -> crate::args::ImageArgs {
+    let mut image = requested.clone();
+    if !image.layers.names.iter().any(|name| name == DEBUG_LAYER) {
+        image.layers.names.push(DEBUG_LAYER.to_owned());
+    }
+    image.name = ipe.output_name(&format!("{}-{DEBUG_LAYER}", requested.name));
+    image
+}
+
+const DEBUG_LAYER: &str = "debug";
+
 /// `cargo xtask kunit`: build the KUnit kernel and run its suite.
 pub fn run_kunit_only(session: &Session, args: &KunitArgs) -> Result<ExitCode> {
     let kernel = crate::stages::kunit::build(session, &args.layers.names)?;
@@ -246,8 +258,10 @@ impl Guests {
             image,
             &image.boot,
             &[],
-            &[SEALED_IMAGE_CASES, sealed::CASES].concat(),
+            &[SEALED_IMAGE_CASES, sealed::CASES, dynamic::CASES].concat(),
         );
+        self.run_network_cases(tally, image)?;
+        self.ruleset_failure_stops(tally, image)?;
 
         // One guest for both tampered disks: each case reads only its own.
         let tampered = sealed::tampered_copy(&image.test_dir, tampered_copy(image)?)?;
@@ -372,6 +386,64 @@ impl Guests {
                 }
             }
         }
+    }
+
+    /// The firewall cases, on a guest that the host reaches through forwarded ports.
+    fn run_network_cases(&self, tally: &mut Tally, image: &Image) -> Result<()> {
+        let started = Instant::now();
+        let (network, forwards) = firewall::network()?;
+        let mut machine = guests::machine(&image.boot, self.accel);
+        machine.network = Some(network);
+        let mut booted = self.boot(&machine);
+        for (name, case) in firewall::CASES {
+            let result = match &mut booted {
+                Ok(guest) => {
+                    let started = Instant::now();
+                    let result = case(guest, image, &forwards);
+                    tally.record(&format!("{}{name}", self.prefix), started, result);
+                    continue;
+                }
+                Err(error) => Err(format!("the guest did not boot: {error:#}")),
+            };
+            tally.record(&format!("{}{name}", self.prefix), started, result);
+        }
+        Ok(())
+    }
+
+    /// An appliance whose ruleset cannot load (here: its newer signed policy lets nothing run,
+    /// `nft` included) says so and halts instead of coming up unfiltered.
+    fn ruleset_failure_stops(&self, tally: &mut Tally, image: &Image) -> Result<()> {
+        let started = Instant::now();
+        let (slot, parameter) = firewall::policy_slot_denying_exec(image)?;
+        let mut machine = guests::machine(&image.boot, self.accel);
+        machine.cmdline = machine
+            .cmdline
+            .split(' ')
+            .map(|word| {
+                if word.starts_with("appliance.policy=") {
+                    parameter.as_str()
+                } else {
+                    word
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        machine.disks.push(slot);
+        let result = Guest::start(&machine)
+            .map_err(|error| error.to_string())
+            .and_then(|mut guest| {
+                let waited = guest.wait_for("System halted", self.boot_timeout);
+                let console = guest.transcript().to_owned();
+                guest.kill();
+                waited.map_err(|error| format!("{error}; console: {console:?}"))?;
+                firewall::check_stopped(&console)
+            });
+        tally.record(
+            &format!("{}unloadable_ruleset_stops_the_appliance", self.prefix),
+            started,
+            result,
+        );
+        Ok(())
     }
 
     fn boot(&self, machine: &appliance_qemu::Machine) -> Result<Guest> {
