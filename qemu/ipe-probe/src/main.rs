@@ -2,6 +2,19 @@
 //! for one executable mapping, or glibc's loader for a library, and prints `ok` or the error, so
 //! that a test can watch IPE's `mmap_file` and `file_mprotect` hooks decide. Statically linked
 //! for the test initramfs; dynamically linked (where `dlopen` exists) in the debug layer.
+//!
+//! For the lockdown tests: `ipe-probe service CMD ARGS...` runs a command with the privileges
+//! the init gives a service (the same code), and `proc-mem-write | ptrace-poke | iopl |
+//! syscall NAME` try the ways around IPE that the appliance must refuse.
+
+mod lockdown;
+/// The init's own module: what a service may do.
+#[allow(
+    dead_code,
+    reason = "the init parses `caps=` too; the probe only applies the default"
+)]
+#[path = "../../../rootfs/init/src/privileges.rs"]
+mod privileges;
 
 use std::process::ExitCode;
 
@@ -17,9 +30,15 @@ fn main() -> ExitCode {
         ["mprotect-exec", file] => map_file(file, ProtFlags::READ, true),
         ["anon-exec"] => anonymous_then_exec(),
         ["dlopen", file] => dlopen(file),
+        ["service", program, ..] => lockdown::as_service(program, &args[2..]),
+        ["proc-mem-write"] => lockdown::proc_mem_write(),
+        ["ptrace-poke"] => lockdown::ptrace_poke(),
+        ["iopl"] => lockdown::iopl(),
+        ["syscall", name] => lockdown::syscall(name),
         _ => {
             eprintln!(
-                "usage: ipe-probe mmap-exec FILE | mprotect-exec FILE | anon-exec | dlopen FILE"
+                "usage: ipe-probe mmap-exec FILE | mprotect-exec FILE | anon-exec | dlopen FILE\n\
+                 \x20      | service CMD ARGS... | proc-mem-write | ptrace-poke | iopl | syscall NAME"
             );
             return ExitCode::from(2);
         }

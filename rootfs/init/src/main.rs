@@ -14,6 +14,7 @@ macro_rules! say {
 mod cmdline;
 mod mounts;
 mod policy;
+mod privileges;
 mod sealed;
 mod services;
 

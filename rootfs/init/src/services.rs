@@ -1,5 +1,7 @@
 //! Services from the files in `/etc/appliance/services.d`, read in name order, one per line:
-//! `required|once|respawn|console COMMAND ARGS...`. Each layer adds files of its own there.
+//! `required|once|respawn|console [caps=CAP,...] COMMAND ARGS...`. Each layer adds files of its
+//! own there. A service runs as root without the capabilities that `privileges::WITHHELD`
+//! names, or, with `caps=`, with exactly the ones listed (`caps=net_admin`).
 //!
 //! `required` commands run first, one after the other, before any other service starts; if
 //! one fails, the appliance stops rather than come up without it (a firewall's ruleset).
@@ -11,6 +13,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rustix::process::{WaitOptions, wait};
+use rustix::thread::CapabilitySet;
+
+use crate::privileges;
 
 const PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -27,6 +32,8 @@ pub enum Restart {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Service {
     pub restart: Restart,
+    /// Granted by `caps=`; `None`: all but the withheld ones.
+    pub caps: Option<CapabilitySet>,
     pub program: String,
     pub args: Vec<String>,
 }
@@ -122,7 +129,21 @@ fn parse_line(line: &[u8]) -> Option<Result<Service, String>> {
             )));
         }
     };
-    let Some(program) = words.next() else {
+    let mut caps = None;
+    let mut next = words.next();
+    while let Some(option) = next.and_then(|word| word.strip_prefix("caps=")) {
+        match privileges::parse_caps(option) {
+            Ok(set) if caps.is_none() => caps = Some(set),
+            Ok(_) => {
+                return Some(Err(
+                    "caps= is given twice; list every capability once".into()
+                ));
+            }
+            Err(problem) => return Some(Err(format!("caps={option:?}: {problem}"))),
+        }
+        next = words.next();
+    }
+    let Some(program) = next else {
         return Some(Err(format!(
             "{first:?} and no command; name the program to run after it"
         )));
@@ -136,17 +157,29 @@ fn parse_line(line: &[u8]) -> Option<Result<Service, String>> {
     }
     Some(Ok(Service {
         restart,
+        caps,
         program: program.to_owned(),
         args,
     }))
 }
 
-fn start(service: &Service) -> Option<u32> {
+/// The service's command, with its capabilities limited before it runs.
+fn command(service: &Service) -> Command {
     let mut command = Command::new(&service.program);
     command
         .args(&service.args)
         .env("PATH", PATH)
         .env("HOME", "/root");
+    let allowed = privileges::allowed(service.caps);
+    // SAFETY: only system calls run between fork and exec, and nothing allocates.
+    unsafe {
+        command.pre_exec(move || privileges::limit_bounding_set(allowed));
+    }
+    command
+}
+
+fn start(service: &Service) -> Option<u32> {
+    let mut command = command(service);
     if service.restart == Restart::Console {
         // A session of its own with the console as controlling terminal, so ^C reaches it.
         // SAFETY: only async-signal-safe system calls run between fork and exec.
@@ -175,17 +208,14 @@ fn start(service: &Service) -> Option<u32> {
 /// fails is returned with what went wrong.
 pub fn run_required(services: &[Service]) -> Result<(), String> {
     for service in services.iter().filter(|s| s.restart == Restart::Required) {
-        let command = format!("{} {}", service.program, service.args.join(" "));
-        let status = Command::new(&service.program)
-            .args(&service.args)
-            .env("PATH", PATH)
-            .env("HOME", "/root")
+        let line = format!("{} {}", service.program, service.args.join(" "));
+        let status = command(service)
             .status()
-            .map_err(|error| format!("cannot start {command}: {error}"))?;
+            .map_err(|error| format!("cannot start {line}: {error}"))?;
         if !status.success() {
-            return Err(format!("{command} failed ({status})"));
+            return Err(format!("{line} failed ({status})"));
         }
-        say!("init: {command}: done");
+        say!("init: {line}: done");
     }
     Ok(())
 }
@@ -233,6 +263,7 @@ mod tests {
     fn service(restart: Restart, argv: &[&str]) -> Service {
         Service {
             restart,
+            caps: None,
             program: argv[0].into(),
             args: argv[1..].iter().map(|&arg| arg.into()).collect(),
         }
@@ -292,6 +323,19 @@ mod tests {
         let error = errors[1].as_ref().unwrap_err();
         assert!(
             error.line == 2 && error.problem.contains("NUL"),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn caps_options_grant_exactly_their_capabilities() {
+        let parsed = parse(b"required caps=net_admin /usr/sbin/nft -f x\nonce caps=bogus /bin/x\n");
+        let first = parsed[0].as_ref().unwrap();
+        assert_eq!(first.caps, Some(CapabilitySet::NET_ADMIN));
+        assert_eq!(first.program, "/usr/sbin/nft");
+        let error = parsed[1].as_ref().unwrap_err();
+        assert!(
+            error.problem.contains("\"bogus\" is not a capability"),
             "{error:?}"
         );
     }

@@ -7,6 +7,7 @@ use anyhow::Result;
 use appliance_qemu::Guest;
 
 use super::cases::{CaseResult, expect, run};
+use super::lockdown::PROBE;
 use crate::exec::Tool;
 use ipe_lsm::Version;
 use ipe_lsm::host::PolicyText;
@@ -202,28 +203,43 @@ pub fn deleting_active_refused_eperm(guest: &mut Guest, image: &Image) -> CaseRe
     })
 }
 
-pub fn higher_update_takes_effect(guest: &mut Guest, image: &Image) -> CaseResult {
+/// Hands a signed policy to the policy agent, as any service may, and returns its verdict.
+fn through_the_agent(guest: &mut Guest, file: &str) -> Result<String, String> {
+    const INBOX: &str = "/run/appliance/policy-updates";
+    let result = format!("{INBOX}/{file}.result");
+    let output = run(
+        guest,
+        &format!(
+            "{PROBE} service /bin/cp {IN_GUEST}/{file} {INBOX}/{file} && \
+             for i in $(seq 40); do [ -e {result} ] && break; sleep 0.25; done; cat {result}"
+        ),
+    )?;
+    Ok(output.text.trim().to_owned())
+}
+
+/// The one path for updates at run time: the agent, which alone holds `CAP_MAC_ADMIN`. It passes
+/// on what the kernel decides: an update that is not higher is refused, a higher one applied.
+pub fn agent_applies_only_higher_updates(guest: &mut Guest, image: &Image) -> CaseResult {
+    let name = image.policy.name();
+    let equal = through_the_agent(guest, "equal.p7s")?;
+    expect(
+        equal == "refused by the kernel: Stale file handle (os error 116)",
+        || format!("the agent did not pass on the kernel's refusal of an equal version: {equal:?}"),
+    )?;
     // Named `true`, so that busybox runs that applet.
     let before = run(guest, "cp /bin/busybox /tmp/true && /tmp/true 2>&1")?;
     expect(before.status == 126, || {
         format!("/tmp/true should be denied before the update: {before:?}")
     })?;
-    let text = load(
-        guest,
-        "higher.p7s",
-        &format!("{IPE}/policies/{}/update", image.policy.name()),
-    )?;
-    expect(text.is_empty(), || {
-        format!("the higher-versioned update was refused: {text:?}")
+    let higher = bumped(image.policy.version());
+    let verdict = through_the_agent(guest, "higher.p7s")?;
+    expect(verdict == format!("updated {name} to {higher}"), || {
+        format!("the agent did not apply the higher-versioned update: {verdict:?}")
     })?;
-    let version = run(
-        guest,
-        &format!("cat {IPE}/policies/{}/version", image.policy.name()),
-    )?;
-    expect(
-        version.text.trim() == bumped(image.policy.version()).to_string(),
-        || format!("the active version did not rise: {version:?}"),
-    )?;
+    let version = run(guest, &format!("cat {IPE}/policies/{name}/version"))?;
+    expect(version.text.trim() == higher.to_string(), || {
+        format!("the active version did not rise: {version:?}")
+    })?;
     let after = run(guest, "/tmp/true")?;
     expect(after.status == 0, || {
         format!("/tmp/true should run after the update: {after:?}")

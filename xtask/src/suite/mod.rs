@@ -16,6 +16,7 @@ mod ktap;
 mod kunit;
 mod large_policy;
 mod lifecycle;
+mod lockdown;
 mod sbom;
 mod sealed;
 mod tamper;
@@ -88,8 +89,8 @@ const LIFECYCLE_CASES: &[(&str, Case)] = &[
         lifecycle::deleting_active_refused_eperm,
     ),
     (
-        "higher_update_takes_effect",
-        lifecycle::higher_update_takes_effect,
+        "agent_applies_only_higher_updates",
+        lifecycle::agent_applies_only_higher_updates,
     ),
 ];
 
@@ -258,7 +259,13 @@ impl Guests {
             image,
             &image.boot,
             &[],
-            &[SEALED_IMAGE_CASES, sealed::CASES, dynamic::CASES].concat(),
+            &[
+                SEALED_IMAGE_CASES,
+                sealed::CASES,
+                dynamic::CASES,
+                lockdown::CASES,
+            ]
+            .concat(),
         );
         self.run_network_cases(tally, image)?;
         self.ruleset_failure_stops(tally, image)?;

@@ -3,6 +3,7 @@
 use super::{check_refusal, config, edits, mutate};
 use crate::services::{self, LineError, Restart, Service};
 use proptest::prelude::*;
+use rustix::thread::CapabilitySet;
 
 /// Pieces of services files, for texts that random bytes would seldom write.
 const SOUP: &[&[u8]] = &[
@@ -34,9 +35,17 @@ fn word(restart: Restart) -> &'static str {
 }
 
 fn render(service: &Service) -> String {
-    let words = [word(service.restart), &service.program];
-    let words = words
+    let caps = service.caps.map(|set| {
+        let names: Vec<String> = set
+            .iter_names()
+            .map(|(name, _)| name.to_ascii_lowercase())
+            .collect();
+        format!("caps={}", names.join(","))
+    });
+    let words = [word(service.restart)]
         .into_iter()
+        .chain(caps.as_deref())
+        .chain([service.program.as_str()])
         .chain(service.args.iter().map(String::as_str));
     words.collect::<Vec<_>>().join(" ")
 }
@@ -87,9 +96,11 @@ fn service() -> impl Strategy<Value = Service> {
         restart(),
         "/[a-z]{1,8}(/[a-z0-9._-]{1,8}){0,2}",
         prop::collection::vec("[!-~]{1,8}|[a-zé€]{1,4}", 0..4),
+        prop::option::of(prop::bits::u64::between(0, 41)),
     )
-        .prop_map(|(restart, program, args)| Service {
+        .prop_map(|(restart, program, args, caps)| Service {
             restart,
+            caps: caps.map(CapabilitySet::from_bits_truncate),
             program,
             args,
         })
@@ -97,7 +108,7 @@ fn service() -> impl Strategy<Value = Service> {
 
 fn bad_line() -> impl Strategy<Value = Line> {
     let not_a_restart = "[a-z]{1,8}".prop_filter("not a restart word", |word| {
-        !["once", "respawn", "console"].contains(&word.as_str())
+        !["required", "once", "respawn", "console"].contains(&word.as_str())
     });
     prop_oneof![
         not_a_restart

@@ -1,0 +1,79 @@
+//! What a service may do. Every service runs with fewer capabilities than root has: the ones in
+//! [`WITHHELD`] only where its line grants them (`caps=`), and with `caps=` exactly those. The
+//! bounding set carries the limit across every `execve`, setuid programs included, so no
+//! descendant of a service can get a withheld capability back.
+
+use rustix::thread::CapabilitySet;
+
+/// Capabilities that no service has unless its line names them. IPE's state (`enforce`,
+/// policies) needs `CAP_MAC_ADMIN`; raw I/O and ptrace could change a verified process or the
+/// kernel; BPF and perf could watch or steer the kernel. Lockdown and Yama refuse most of
+/// these uses too: withholding them is the second wall.
+pub const WITHHELD: CapabilitySet = CapabilitySet::MAC_ADMIN
+    .union(CapabilitySet::MAC_OVERRIDE)
+    .union(CapabilitySet::SYS_RAWIO)
+    .union(CapabilitySet::SYS_PTRACE)
+    .union(CapabilitySet::BPF)
+    .union(CapabilitySet::PERFMON)
+    .union(CapabilitySet::SETFCAP);
+
+/// The capabilities a service may hold: all but the withheld ones, or exactly those granted.
+pub fn allowed(granted: Option<CapabilitySet>) -> CapabilitySet {
+    granted.unwrap_or(CapabilitySet::all().difference(WITHHELD))
+}
+
+/// Parses `caps=`'s value: capability names as in capabilities(7), without `CAP_`, in any
+/// case, comma separated; empty grants none, `all` every one (a development shell's).
+pub fn parse_caps(value: &str) -> Result<CapabilitySet, String> {
+    if value == "all" {
+        return Ok(CapabilitySet::all());
+    }
+    let mut set = CapabilitySet::empty();
+    for name in value.split(',').filter(|name| !name.is_empty()) {
+        let flag = CapabilitySet::from_name(&name.to_ascii_uppercase()).ok_or_else(|| {
+            format!("{name:?} is not a capability; use names such as net_admin (capabilities(7), without CAP_)")
+        })?;
+        set |= flag;
+    }
+    Ok(set)
+}
+
+/// Shrinks the calling process's bounding set to `allowed`. Runs between fork and exec: only
+/// system calls, no allocation.
+pub fn limit_bounding_set(allowed: CapabilitySet) -> std::io::Result<()> {
+    for capability in CapabilitySet::all().difference(allowed).iter() {
+        rustix::thread::remove_capability_from_bounding_set(capability)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_in_any_case() {
+        assert_eq!(
+            parse_caps("net_admin,NET_BIND_SERVICE"),
+            Ok(CapabilitySet::NET_ADMIN | CapabilitySet::NET_BIND_SERVICE)
+        );
+        assert_eq!(parse_caps(""), Ok(CapabilitySet::empty()));
+        assert_eq!(parse_caps("all"), Ok(CapabilitySet::all()));
+        let error = parse_caps("net_admin,cap_sys_admin").unwrap_err();
+        assert!(
+            error.contains("\"cap_sys_admin\" is not a capability"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn services_lack_the_withheld_capabilities_unless_granted() {
+        let default = allowed(None);
+        assert!(!default.contains(CapabilitySet::MAC_ADMIN));
+        assert!(default.contains(CapabilitySet::NET_ADMIN | CapabilitySet::SYS_ADMIN));
+        assert_eq!(
+            allowed(Some(CapabilitySet::MAC_ADMIN)),
+            CapabilitySet::MAC_ADMIN
+        );
+    }
+}
