@@ -5,6 +5,10 @@
 
 use rustix::thread::CapabilitySet;
 
+/// Every capability of Linux 6.12: `CAP_CHOWN` (0) to `CAP_CHECKPOINT_RESTORE` (40, its
+/// `CAP_LAST_CAP`). rustix's `CapabilitySet::all()` has every bit set, which the kernel refuses.
+pub const EVERY: CapabilitySet = CapabilitySet::from_bits_retain((1 << 41) - 1);
+
 /// Capabilities that no service has unless its line names them. IPE's state (`enforce`,
 /// policies) needs `CAP_MAC_ADMIN`; raw I/O and ptrace could change a verified process or the
 /// kernel; BPF and perf could watch or steer the kernel. Lockdown and Yama refuse most of
@@ -19,14 +23,14 @@ pub const WITHHELD: CapabilitySet = CapabilitySet::MAC_ADMIN
 
 /// The capabilities a service may hold: all but the withheld ones, or exactly those granted.
 pub fn allowed(granted: Option<CapabilitySet>) -> CapabilitySet {
-    granted.unwrap_or(CapabilitySet::all().difference(WITHHELD))
+    granted.unwrap_or(EVERY.difference(WITHHELD))
 }
 
 /// Parses `caps=`'s value: capability names as in capabilities(7), without `CAP_`, in any
 /// case, comma separated; empty grants none, `all` every one (a development shell's).
 pub fn parse_caps(value: &str) -> Result<CapabilitySet, String> {
     if value == "all" {
-        return Ok(CapabilitySet::all());
+        return Ok(EVERY);
     }
     let mut set = CapabilitySet::empty();
     for name in value.split(',').filter(|name| !name.is_empty()) {
@@ -41,7 +45,7 @@ pub fn parse_caps(value: &str) -> Result<CapabilitySet, String> {
 /// Shrinks the calling process's bounding set to `allowed`. Runs between fork and exec: only
 /// system calls, no allocation.
 pub fn limit_bounding_set(allowed: CapabilitySet) -> std::io::Result<()> {
-    for capability in CapabilitySet::all().difference(allowed).iter() {
+    for capability in EVERY.difference(allowed).iter() {
         rustix::thread::remove_capability_from_bounding_set(capability)?;
     }
     Ok(())
@@ -58,7 +62,8 @@ mod tests {
             Ok(CapabilitySet::NET_ADMIN | CapabilitySet::NET_BIND_SERVICE)
         );
         assert_eq!(parse_caps(""), Ok(CapabilitySet::empty()));
-        assert_eq!(parse_caps("all"), Ok(CapabilitySet::all()));
+        assert_eq!(parse_caps("all"), Ok(EVERY));
+        assert!(EVERY.contains(CapabilitySet::CHECKPOINT_RESTORE | CapabilitySet::CHOWN));
         let error = parse_caps("net_admin,cap_sys_admin").unwrap_err();
         assert!(
             error.contains("\"cap_sys_admin\" is not a capability"),
@@ -75,5 +80,22 @@ mod tests {
             allowed(Some(CapabilitySet::MAC_ADMIN)),
             CapabilitySet::MAC_ADMIN
         );
+    }
+
+    /// The fault this caught: every bit of rustix's `all()`, dropped from the bounding set, made
+    /// the kernel refuse with `EINVAL`, and the firewall's ruleset never loaded.
+    #[test]
+    fn a_child_keeps_exactly_the_granted_capabilities() {
+        use std::os::unix::process::CommandExt;
+        let mut command = std::process::Command::new("/bin/sh");
+        command.args(["-c", "grep CapBnd /proc/self/status"]);
+        // SAFETY: only system calls between fork and exec.
+        unsafe {
+            command.pre_exec(|| limit_bounding_set(CapabilitySet::NET_ADMIN));
+        }
+        let output = command.output().expect("runs as root, like the builder");
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{output:?}");
+        assert_eq!(text.trim(), "CapBnd:\t0000000000001000");
     }
 }
