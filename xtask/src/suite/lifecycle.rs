@@ -214,7 +214,14 @@ fn through_the_agent(guest: &mut Guest, file: &str) -> Result<String, String> {
              for i in $(seq 40); do [ -e {result} ] && break; sleep 0.25; done; cat {result}"
         ),
     )?;
-    Ok(output.text.trim().to_owned())
+    // The agent's own line on the console may come first.
+    Ok(output
+        .text
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_owned())
 }
 
 /// The one path for updates at run time: the agent, which alone holds `CAP_MAC_ADMIN`. It passes
