@@ -1,14 +1,15 @@
 //! `cargo xtask`: the appliance builder's command line. Thin: parse, then dispatch.
 //!
 //! Modules depend one way: this file and `flags` → commands (`cmd/`) and the test suite
-//! (`suite/`) → `stages/` → the libraries (`cache`, `debian`, `exec`, `layers`, `lockfile`,
-//! `project`, `guests`, `logfile` and the workspace crates). `suite/imports.rs` checks that no import
-//! circle forms.
+//! (`suite/`) → `stages/` → the libraries (`cache`, `debian`, `dynamic_loader`, `exec`,
+//! `layers`, `lockfile`, `project`, `guests`, `logfile` and the workspace crates).
+//! `suite/imports.rs` checks that no import circle forms.
 
 mod args;
 mod cache;
 mod cmd;
 mod debian;
+mod dynamic_loader;
 mod exec;
 mod flags;
 mod guests;
