@@ -48,9 +48,12 @@ struct Manifest {
     patches: Vec<String>,
     cmdline: Vec<String>,
     debian: Vec<&'static str>,
+    exclude: Vec<String>,
     binaries: Vec<Binary>,
     policy_name: Option<String>,
     rules: Vec<&'static str>,
+    /// Users, each with a group of its name and its id: names and ids unique in the stack.
+    users: Vec<(String, u32)>,
 }
 
 /// What a line holds, for the changes aimed at it.
@@ -68,6 +71,11 @@ enum Kind {
     Install,
     PolicyName,
     Package,
+    Exclude,
+    /// A user's or group's name.
+    AccountName,
+    /// A uid or gid.
+    Id,
     /// `rules = [`, which the rules follow one per line.
     RulesOpen,
     Rule,
@@ -122,6 +130,10 @@ fn render(manifest: &Manifest) -> Vec<Line> {
         format!("debian = {}", list(&manifest.debian)),
         Kind::Package,
     ));
+    lines.push(line(
+        format!("exclude = {}", list(&manifest.exclude)),
+        Kind::Exclude,
+    ));
     for binary in &manifest.binaries {
         lines.push(line("".into(), Kind::Other));
         lines.push(line("[[binaries]]".into(), Kind::Other));
@@ -146,6 +158,16 @@ fn render(manifest: &Manifest) -> Vec<Line> {
         lines.push(line(format!("  {},", quote(rule)), Kind::Rule));
     }
     lines.push(line("]".into(), Kind::Other));
+    for (name, id) in &manifest.users {
+        for (table, id_key) in [("users", "uid"), ("groups", "gid")] {
+            lines.push(line(format!("[[{table}]]"), Kind::Other));
+            lines.push(line(format!("name = {}", quote(name)), Kind::AccountName));
+            lines.push(line(format!("{id_key} = {id}"), Kind::Id));
+            if table == "users" {
+                lines.push(line(format!("group = {}", quote(name)), Kind::String));
+            }
+        }
+    }
     lines
 }
 
@@ -199,6 +221,8 @@ fn manifest() -> impl Strategy<Value = Manifest> {
         ),
         (
             prop::collection::vec(select(PINNED), 0..3),
+            // Globs: names of letters and `?`, a `*` after some, `**` alone.
+            prop::collection::vec("[a-z?]{1,4}\\*?(/([a-z?]{1,3}\\*?|\\*\\*)){0,3}", 0..3),
             prop::collection::vec(binary, 0..3),
             prop::option::of("[a-zA-Zé0-9_.:-]{1,12}"),
             prop::collection::vec(select(RULES), 0..3),
@@ -206,7 +230,7 @@ fn manifest() -> impl Strategy<Value = Manifest> {
     )
         .prop_map(|(kernel, rest)| {
             let (description, overlay, fragments, patches, cmdline) = kernel;
-            let (debian, binaries, policy_name, rules) = rest;
+            let (debian, exclude, binaries, policy_name, rules) = rest;
             Manifest {
                 description,
                 overlay,
@@ -214,9 +238,11 @@ fn manifest() -> impl Strategy<Value = Manifest> {
                 patches,
                 cmdline,
                 debian,
+                exclude,
                 binaries,
                 policy_name,
                 rules,
+                users: Vec::new(),
             }
         })
 }
@@ -382,6 +408,22 @@ fn check_resolves_as_written(
         }
     }
     prop_assert_eq!(&resolved.debian_packages, &debian);
+    let exclude = manifests.iter().enumerate().flat_map(|(layer, m)| {
+        m.exclude
+            .iter()
+            .map(move |pattern| (format!("l{layer}"), pattern.clone()))
+    });
+    prop_assert_eq!(&resolved.package_exclude, &exclude.collect::<Vec<_>>());
+    let users = manifests.iter().flat_map(|m| m.users.clone());
+    let resolved_users = resolved.accounts.users.iter().skip(2);
+    let resolved_users = resolved_users.map(|u| (u.name.clone(), u.uid));
+    prop_assert_eq!(
+        resolved_users.collect::<Vec<_>>(),
+        users.collect::<Vec<_>>()
+    );
+    for user in &resolved.accounts.users[2..] {
+        prop_assert_eq!(user.gid, user.uid);
+    }
     let mut binaries = BTreeMap::new();
     for (layer, manifest) in manifests.iter().enumerate() {
         for b in &manifest.binaries {
@@ -427,6 +469,8 @@ enum Change {
     PolicyName(Index, &'static str),
     Rule(Index, &'static str),
     Unpinned(Index, String),
+    Exclude(Index, &'static str),
+    AccountName(Index, &'static str),
 }
 
 const WRONG_FOR_TEXT: &[&str] = &[
@@ -441,6 +485,26 @@ const WRONG_FOR_TEXT: &[&str] = &[
     "'''x'''1",
 ];
 const WRONG_FOR_BOOL: &[&str] = &["\"true\"", "1", "[]", "{}", "yes"];
+const WRONG_FOR_ID: &[&str] = &[
+    "\"5\"",
+    "-1",
+    "0",
+    "65534",
+    "4294967296",
+    "3.5",
+    "[]",
+    "true",
+];
+const BAD_EXCLUDES: &[&str] = &[
+    "/usr",
+    "usr/../etc",
+    "usr//x",
+    "usr/",
+    "a**",
+    "",
+    "x\\u0000",
+];
+const BAD_NAMES: &[&str] = &["", "Root", "1x", "a:b", "a b", "root", "x\\u0000"];
 const BAD_INSTALLS: &[&str] = &[
     "sbin/init",
     "/a/../b",
@@ -483,6 +547,8 @@ fn change() -> impl Strategy<Value = Change> {
             .prop_map(|(at, name)| Change::PolicyName(at, name)),
         (at(), select(BAD_RULES)).prop_map(|(at, rule)| Change::Rule(at, rule)),
         (at(), unpinned).prop_map(|(at, package)| Change::Unpinned(at, package)),
+        (at(), select(BAD_EXCLUDES)).prop_map(|(at, glob)| Change::Exclude(at, glob)),
+        (at(), select(BAD_NAMES)).prop_map(|(at, name)| Change::AccountName(at, name)),
     ]
 }
 
@@ -514,10 +580,10 @@ fn apply(lines: &mut Vec<Line>, change: &Change) -> Option<usize> {
         }
         Change::WrongType(at, wrong) => {
             let i = pick(lines, *at, valued)?;
-            let values = if lines[i].kind == Bool {
-                WRONG_FOR_BOOL
-            } else {
-                WRONG_FOR_TEXT
+            let values = match lines[i].kind {
+                Bool => WRONG_FOR_BOOL,
+                Id => WRONG_FOR_ID,
+                _ => WRONG_FOR_TEXT,
             };
             set_value(&mut lines[i], values[wrong.index(values.len())]);
             i
@@ -562,16 +628,33 @@ fn apply(lines: &mut Vec<Line>, change: &Change) -> Option<usize> {
             set_value(&mut lines[i], &list(&[package]));
             i
         }
+        Change::Exclude(at, glob) => {
+            let i = pick(lines, *at, |kind| kind == Exclude)?;
+            set_value(&mut lines[i], &format!("[\"{glob}\"]"));
+            i
+        }
+        Change::AccountName(at, name) => {
+            let i = pick(lines, *at, |kind| kind == AccountName)?;
+            set_value(&mut lines[i], &quote(name));
+            i
+        }
     };
     Some(at + 1)
 }
 
 fn valid_layers() -> impl Strategy<Value = Vec<(Manifest, String)>> {
-    let layer = manifest().prop_map(|manifest| {
-        let text = text(&render(&manifest));
-        (manifest, text)
-    });
-    prop::collection::vec(layer, 1..4)
+    prop::collection::vec((manifest(), 0u32..3), 1..4).prop_map(|layers| {
+        let each = layers.into_iter().enumerate();
+        each.map(|(layer, (mut manifest, users))| {
+            let id = |user| 1000 + 10 * layer as u32 + user;
+            manifest.users = (0..users)
+                .map(|u| (format!("u{layer}_{u}"), id(u)))
+                .collect();
+            let text = text(&render(&manifest));
+            (manifest, text)
+        })
+        .collect()
+    })
 }
 
 /// Characters that mean something to TOML, or to the paths and rules inside it.

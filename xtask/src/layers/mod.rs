@@ -1,6 +1,7 @@
 //! Layers: load each `layers/<name>/layer.toml`, check it, and resolve an ordered list of them
 //! into one [`ResolvedLayers`], where later layers override earlier ones.
 
+pub mod accounts;
 mod schema;
 
 use std::collections::BTreeMap;
@@ -8,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use toml::Spanned;
+
+use crate::debian::trim::Glob;
 
 pub use schema::LayerManifest;
 use schema::line_of;
@@ -73,12 +76,15 @@ pub struct ResolvedLayers {
     pub kernel_patches: Vec<PathBuf>,
     pub kernel_cmdline: Vec<String>,
     pub debian_packages: Vec<String>,
+    /// (layer, pattern): what the layers leave out of the packages' files, in layer order.
+    pub package_exclude: Vec<(String, String)>,
     /// Overlay folders in layer order; a later file replaces an earlier one at the same path.
     pub overlays: Vec<PathBuf>,
     /// Install path in the rootfs → binary; a later layer replaces an earlier one's.
     pub binaries: BTreeMap<String, InstalledBinary>,
     pub policy_name: Option<String>,
     pub policy_rules: Vec<String>,
+    pub accounts: accounts::Accounts,
 }
 
 pub fn load(layers_dir: &Path, name: &str) -> Result<Layer, LayerError> {
@@ -254,9 +260,28 @@ pub fn resolve(
                 resolved.debian_packages.push(package.get_ref().clone());
             }
         }
+        for pattern in &manifest.packages.exclude {
+            match Glob::parse(pattern.get_ref()) {
+                Ok(_) => resolved
+                    .package_exclude
+                    .push((layer.name.clone(), pattern.get_ref().clone())),
+                Err(message) => errors.push(layer.invalid(pattern, "packages.exclude", message)),
+            }
+        }
         if let Some(overlay) = &manifest.overlay {
             match layer.existing_path(overlay, "overlay", true) {
-                Ok(path) => resolved.overlays.push(path),
+                Ok(path) => match generated_file_in(&path) {
+                    None => resolved.overlays.push(path),
+                    Some(file) => errors.push(layer.invalid(
+                        overlay,
+                        "overlay",
+                        format!(
+                            "{} ships /{file}, which the build generates from the layers' \
+                             [[users]] and [[groups]]; declare the accounts there and remove the file",
+                            path.display()
+                        ),
+                    )),
+                },
                 Err(error) => errors.push(error),
             }
         }
@@ -334,11 +359,19 @@ pub fn resolve(
             }
         }
     }
+    resolved.accounts = accounts::declared(layers, &mut errors);
     if errors.is_empty() {
         Ok(resolved)
     } else {
         Err(LayerErrors(errors))
     }
+}
+
+/// The account file an overlay ships, if it ships one: the build writes them.
+fn generated_file_in(overlay: &Path) -> Option<&'static str> {
+    ["etc/passwd", "etc/group"]
+        .into_iter()
+        .find(|file| overlay.join(file).symlink_metadata().is_ok())
 }
 
 /// Sealed binaries live on their own partition, mounted at [`SEALED_MOUNT`]; nothing else may

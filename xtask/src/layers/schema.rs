@@ -20,6 +20,12 @@ pub struct LayerManifest {
     pub binaries: Vec<Binary>,
     #[serde(default)]
     pub policy: PolicySection,
+    /// Accounts in `/etc/passwd`, besides root and nobody.
+    #[serde(default)]
+    pub users: Vec<User>,
+    /// Groups in `/etc/group`, besides root and nogroup.
+    #[serde(default)]
+    pub groups: Vec<Group>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -42,6 +48,30 @@ pub struct PackagesSection {
     /// Debian packages extracted into the root filesystem; each must be pinned in `packages.lock`.
     #[serde(default)]
     pub debian: Vec<Spanned<String>>,
+    /// Paths left out of the packages' files (never of overlays), after the default exclusions
+    /// (documentation, manual pages, locales): globs relative to the root, `*`, `?` and `**`.
+    #[serde(default)]
+    pub exclude: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub name: Spanned<String>,
+    pub uid: Spanned<u32>,
+    /// The primary group, declared in some layer's `[[groups]]`, or `root`; `nogroup` if absent.
+    pub group: Option<Spanned<String>>,
+    /// `/nonexistent` if absent.
+    pub home: Option<Spanned<String>>,
+    /// `/usr/sbin/nologin` if absent: no login.
+    pub shell: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    pub name: Spanned<String>,
+    pub gid: Spanned<u32>,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -100,6 +130,7 @@ overlay = "files"
 fragments = ["a.config"]
 [packages]
 debian = ["busybox-static"]
+exclude = ["usr/share/zoneinfo"]
 [[binaries]]
 package = "appliance-init"
 bin = "init"
@@ -112,12 +143,23 @@ sealed = true
 [policy]
 name = "demo"
 rules = ["op=EXECUTE boot_verified=TRUE action=ALLOW"]
+[[users]]
+name = "fw"
+uid = 900
+group = "fw"
+[[groups]]
+name = "fw"
+gid = 900
 "#;
         let layer: LayerManifest = toml::from_str(text).unwrap();
         assert_eq!(layer.kernel.fragments[0].get_ref(), "a.config");
         assert_eq!(layer.binaries[0].install.get_ref(), "/sbin/init");
         assert!(!layer.binaries[0].sealed && layer.binaries[1].sealed);
         assert_eq!(layer.policy.name.unwrap().into_inner(), "demo");
+        assert_eq!(layer.packages.exclude[0].get_ref(), "usr/share/zoneinfo");
+        assert_eq!(*layer.users[0].uid.get_ref(), 900);
+        assert!(layer.users[0].home.is_none());
+        assert_eq!(layer.groups[0].name.get_ref(), "fw");
     }
 
     #[test]

@@ -346,3 +346,119 @@ fn fragments_are_files_and_overlays_folders() {
     assert!(message.contains("must be a folder"), "{message}");
     assert!(message.contains("must be a file"), "{message}");
 }
+
+#[test]
+fn exclusions_must_be_plain_relative_globs_reported_at_their_line() {
+    let root = tempfile::tempdir().unwrap();
+    write_layer(
+        root.path(),
+        "fw",
+        "description = \"x\"\n[packages]\nexclude = [\n  \"usr/share/zoneinfo\",\n  \"/etc\",\n  \"usr/../etc\",\n]\n",
+    );
+    let message = resolve_names(root.path(), &["fw"]).unwrap_err().to_string();
+    assert!(message.starts_with("2 problems"), "{message}");
+    assert!(
+        message.contains("fw/layer.toml:5: `packages.exclude`: \"/etc\""),
+        "{message}"
+    );
+    assert!(message.contains("fw/layer.toml:6:"), "{message}");
+    write_layer(
+        root.path(),
+        "ok",
+        "description = \"x\"\n[packages]\nexclude = [\"usr/share/zoneinfo\", \"usr/lib/*/gconv\"]\n",
+    );
+    let resolved = resolve_names(root.path(), &["ok"]).unwrap();
+    assert_eq!(
+        resolved.package_exclude,
+        [
+            ("ok".to_owned(), "usr/share/zoneinfo".to_owned()),
+            ("ok".to_owned(), "usr/lib/*/gconv".to_owned())
+        ]
+    );
+}
+
+#[test]
+fn declared_accounts_get_their_group_and_debians_defaults() {
+    let root = tempfile::tempdir().unwrap();
+    write_layer(
+        root.path(),
+        "a",
+        "description = \"x\"\n[[users]]\nname = \"fw\"\nuid = 900\ngroup = \"fw\"\nhome = \"/var/lib/fw\"\n[[users]]\nname = \"web\"\nuid = 33\n",
+    );
+    write_layer(
+        root.path(),
+        "b",
+        "description = \"x\"\n[[groups]]\nname = \"fw\"\ngid = 901\n",
+    );
+    let accounts = resolve_names(root.path(), &["a", "b"]).unwrap().accounts;
+    let passwd = accounts.passwd();
+    assert!(
+        passwd.contains("fw:*:900:901:fw:/var/lib/fw:/usr/sbin/nologin\n"),
+        "{passwd}"
+    );
+    assert!(
+        passwd.contains("web:*:33:65534:web:/nonexistent:/usr/sbin/nologin\n"),
+        "{passwd}"
+    );
+    assert!(accounts.group_file().contains("fw:*:901:\n"));
+}
+
+#[test]
+fn account_problems_name_the_line_and_the_first_declaration() {
+    let root = tempfile::tempdir().unwrap();
+    write_layer(
+        root.path(),
+        "a",
+        "description = \"x\"\n[[groups]]\nname = \"fw\"\ngid = 900\n[[users]]\nname = \"svc\"\nuid = 901\n",
+    );
+    write_layer(
+        root.path(),
+        "b",
+        "description = \"x\"\n\
+         [[groups]]\nname = \"other\"\ngid = 900\n\
+         [[users]]\nname = \"svc\"\nuid = 902\n\
+         [[users]]\nname = \"Bad\"\nuid = 0\n\
+         [[users]]\nname = \"x\"\nuid = 903\nshell = \"sh\"\n\
+         [[users]]\nname = \"nobody\"\nuid = 904\n\
+         [[users]]\nname = \"y\"\nuid = 905\ngroup = \"missing\"\n",
+    );
+    let message = resolve_names(root.path(), &["a", "b"])
+        .unwrap_err()
+        .to_string();
+    let first = root.path().join("a/layer.toml");
+    for expected in [
+        format!(
+            "b/layer.toml:3: `groups`: gid \"900\" is declared twice: first at {}:3",
+            first.display()
+        ),
+        format!(
+            "b/layer.toml:6: `users`: user \"svc\" is declared twice: first at {}:6",
+            first.display()
+        ),
+        "b/layer.toml:9: `users.name`: \"Bad\" is not a portable account name".to_owned(),
+        "b/layer.toml:10: `users.uid`: 0 is reserved".to_owned(),
+        "b/layer.toml:14: `users.shell`: \"sh\" must be an absolute path".to_owned(),
+        "b/layer.toml:16: `users`: user \"nobody\" is built into every image".to_owned(),
+        "b/layer.toml:21: `users.group`: no layer declares the group \"missing\"".to_owned(),
+    ] {
+        assert!(message.contains(&expected), "{expected}\nin\n{message}");
+    }
+}
+
+#[test]
+fn an_overlay_cannot_ship_the_account_files_the_build_generates() {
+    let root = tempfile::tempdir().unwrap();
+    write_layer(
+        root.path(),
+        "fw",
+        "description = \"x\"\noverlay = \"files\"\n",
+    );
+    std::fs::create_dir_all(root.path().join("fw/files/etc")).unwrap();
+    std::fs::write(root.path().join("fw/files/etc/group"), "root:x:0:\n").unwrap();
+    let message = resolve_names(root.path(), &["fw"]).unwrap_err().to_string();
+    assert!(message.contains("fw/layer.toml:2: `overlay`:"), "{message}");
+    assert!(
+        message.contains("ships /etc/group, which the build generates"),
+        "{message}"
+    );
+}
