@@ -10,7 +10,18 @@ use sha2::{Digest, Sha256};
 const STAGES: &[(&str, &[&str])] = &[
     (
         "ROOTFS",
-        &["xtask/src/stages/rootfs.rs", "xtask/src/stages/tree.rs"],
+        &[
+            "xtask/src/stages/rootfs.rs",
+            "xtask/src/stages/tree.rs",
+            "xtask/src/stages/unpack.rs",
+            "xtask/src/stages/tree_checks.rs",
+            "xtask/src/debian/maintscripts.rs",
+            "xtask/src/debian/reviewed_scripts.rs",
+            "xtask/src/debian/alternatives.rs",
+            "xtask/src/debian/trim.rs",
+            "xtask/src/dynamic_loader.rs",
+            "xtask/src/layers/accounts.rs",
+        ],
     ),
     ("SEALED", &["xtask/src/stages/sealed.rs", "verity/src"]),
     ("VERITY", &["xtask/src/stages/verity.rs", "verity/src"]),

@@ -651,4 +651,26 @@ groupadd -r -g 120 wheelish
         assert_eq!(removal, &Verdict::NotRunOnInstall);
         assert_eq!(fine, &Verdict::Reproduced);
     }
+
+    #[test]
+    fn reviewed_entries_name_an_install_script_by_a_full_sha256_once() {
+        let reviewed = reviewed_scripts::REVIEWED;
+        for (index, entry) in reviewed.iter().enumerate() {
+            let (package, script) = (entry.package, entry.script);
+            assert!(
+                INSTALL_SCRIPTS.contains(&script) || script == "triggers",
+                "{package}: {script} is never run on install, so it needs no review"
+            );
+            let hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+            assert!(
+                entry.sha256.len() == 64 && entry.sha256.bytes().all(hex),
+                "{package} {script}: the sha256 must be 64 lowercase hex digits"
+            );
+            assert!(!entry.reason.is_empty());
+            let twice = reviewed[..index]
+                .iter()
+                .any(|e| (e.package, e.script) == (package, script));
+            assert!(!twice, "{package} {script} is listed twice");
+        }
+    }
 }

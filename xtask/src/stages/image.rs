@@ -24,8 +24,9 @@ use super::sign::{Keys, SignerChoice};
 use super::timings::Timings;
 use super::validate::validate;
 use super::verity::VerityOutput;
-use super::{binaries, disk, policy, rootfs, sbom, setup, verity};
+use super::{binaries, disk, policy, rootfs, sbom, setup, unpack, verity};
 use crate::cache;
+use crate::debian::trim;
 use crate::layers;
 use crate::project::Project;
 
@@ -153,7 +154,16 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
 
     let rootfs = timings.time("rootfs", || {
         let inputs = rootfs::RootfsInputs {
-            debs: debs.clone(),
+            debs: packages
+                .iter()
+                .zip(&debs)
+                .map(|(pin, path)| unpack::Deb {
+                    name: pin.name.clone(),
+                    path: path.clone(),
+                })
+                .collect(),
+            exclusions: trim::exclusions(&resolved.package_exclude).map_err(anyhow::Error::msg)?,
+            accounts: resolved.accounts.clone(),
             overlays: resolved.overlays.clone(),
             binaries: rootfs_binaries,
             generated: vec![(BUILD_RECORD.to_owned(), record.text.clone().into_bytes())],
@@ -389,7 +399,7 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
 
 /// The .debs of the layers' packages and of everything they depend on, as locked, verified,
 /// sorted by name; and their pins.
-fn fetch_packages(
+pub(super) fn fetch_packages(
     project: &Project,
     resolved: &layers::ResolvedLayers,
 ) -> Result<(Vec<PathBuf>, Vec<crate::lockfile::PinnedPackage>)> {

@@ -25,5 +25,7 @@ pub mod sign;
 mod stage_sources;
 mod timings;
 mod tree;
+mod tree_checks;
+mod unpack;
 pub mod validate;
 pub mod verity;

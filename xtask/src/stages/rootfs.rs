@@ -1,16 +1,22 @@
-//! Stage `rootfs`: stage a tree from the layers (Debian packages, overlays, workspace binaries)
-//! and pack it into a read-only erofs image, reproducibly: fixed timestamps, owners and UUID.
+//! Stage `rootfs`: stage a tree from the layers (Debian packages, overlays, workspace binaries,
+//! the accounts), check that every program finds its libraries, and pack it into a read-only
+//! erofs image, reproducibly: fixed timestamps, owners and UUID. The build log gets the sizes
+//! and any warning, again on every build that finds the image up to date.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
 use walkdir::WalkDir;
 
 use super::tree::Tree;
+use super::unpack::{self, Deb};
 use crate::cache::{self, KeyHasher};
+use crate::debian::trim::Exclusion;
 use crate::exec::Tool;
+use crate::layers::accounts::Accounts;
 
 /// Mount points and writable places that the init expects, present in every image
 /// (`opt/sealed` is `layers::SEALED_MOUNT`).
@@ -35,8 +41,12 @@ const BASE_DIRS: &[&str] = &[
 const MKFS_OPTIONS: [&str; 3] = ["--all-root", "-x-1", "-Enoinline_data"];
 
 pub struct RootfsInputs {
-    /// Verified .debs, extracted in order.
-    pub debs: Vec<PathBuf>,
+    /// Verified .debs, installed in order.
+    pub debs: Vec<Deb>,
+    /// Left out of the packages' files: the defaults, then the layers'.
+    pub exclusions: Vec<Exclusion>,
+    /// Written to `/etc/passwd` and `/etc/group`.
+    pub accounts: Accounts,
     pub overlays: Vec<PathBuf>,
     /// (install path inside the image, built file).
     pub binaries: Vec<(String, PathBuf)>,
@@ -50,16 +60,62 @@ pub struct RootfsOutput {
     pub key: String,
 }
 
+/// What the build log says of a rootfs, kept beside it for the builds that reuse it.
+#[derive(Debug, Serialize, Deserialize)]
+struct Report {
+    warnings: Vec<String>,
+    /// Bytes of the regular files in the staged tree.
+    staged_bytes: u64,
+    /// Bytes of the packages' files the exclusions left out.
+    excluded_bytes: u64,
+    image_bytes: u64,
+    /// The ten largest packages by bytes installed, largest first.
+    largest: Vec<(String, u64)>,
+}
+
+impl Report {
+    fn log(&self) {
+        for warning in &self.warnings {
+            tracing::warn!("rootfs: {warning}");
+        }
+        tracing::info!(
+            "rootfs: {} bytes of files staged ({} bytes of package files excluded), \
+             rootfs.erofs {} bytes",
+            self.staged_bytes,
+            self.excluded_bytes,
+            self.image_bytes
+        );
+        let largest: Vec<String> = self
+            .largest
+            .iter()
+            .map(|(name, bytes)| format!("{name} {}", kib(*bytes)))
+            .collect();
+        tracing::info!("rootfs: largest packages: {}", largest.join(", "));
+    }
+}
+
+fn kib(bytes: u64) -> String {
+    format!("{} KiB", bytes.div_ceil(1024))
+}
+
 pub fn build(inputs: &RootfsInputs, work_dir: &Path) -> Result<RootfsOutput> {
     let key = cache_key(inputs)?;
     let image = work_dir.join("rootfs.erofs");
     let stamp = work_dir.join("rootfs.key");
-    if image.is_file() && fs::read_to_string(&stamp).is_ok_and(|old| old == key) {
+    let report_path = work_dir.join("rootfs.report.json");
+    let report = fs::read(&report_path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Report>(&bytes).ok());
+    if let Some(report) = report
+        && image.is_file()
+        && fs::read_to_string(&stamp).is_ok_and(|old| old == key)
+    {
         tracing::info!("rootfs: up to date");
+        report.log();
         return Ok(RootfsOutput { image, key });
     }
     let tree = tempfile::tempdir_in(work_dir)?;
-    stage_tree(inputs, tree.path())?;
+    let mut report = stage_tree(inputs, tree.path(), work_dir)?;
     let staged_image = work_dir.join("rootfs.erofs.tmp");
     tracing::info!("rootfs: packing erofs");
     Tool::new("mkfs.erofs")
@@ -71,23 +127,33 @@ pub fn build(inputs: &RootfsInputs, work_dir: &Path) -> Result<RootfsOutput> {
         .arg(tree.path())
         .env("SOURCE_DATE_EPOCH", inputs.source_date_epoch.to_string())
         .run()?;
+    report.image_bytes = fs::metadata(&staged_image)?.len();
+    cache::write_atomic(&report_path, &serde_json::to_vec_pretty(&report)?)?;
     fs::rename(&staged_image, &image)?;
     cache::write_atomic(&stamp, key.as_bytes())?;
+    report.log();
     Ok(RootfsOutput { image, key })
 }
 
-/// Hashes everything that goes into the tree: the .debs are named by their verified sha256.
+/// Hashes everything that goes into the tree: the .debs are named by their verified sha256;
+/// how their scripts are read and their files trimmed is code, in `stage_sources::ROOTFS`.
 fn cache_key(inputs: &RootfsInputs) -> Result<String> {
     let mut key = KeyHasher::default();
     key.input("code", super::stage_sources::ROOTFS)
         .input("epoch", inputs.source_date_epoch.to_le_bytes())
         .input("mkfs", MKFS_OPTIONS.join(" "));
     for deb in &inputs.debs {
-        key.input(
+        key.input("package", &deb.name).input(
             "deb",
-            deb.file_name().unwrap_or_default().as_encoded_bytes(),
+            deb.path.file_name().unwrap_or_default().as_encoded_bytes(),
         );
     }
+    for exclusion in &inputs.exclusions {
+        key.input("exclude", exclusion.glob.as_str())
+            .input("exclude origin", &exclusion.origin);
+    }
+    key.input("passwd", inputs.accounts.passwd())
+        .input("group", inputs.accounts.group_file());
     for overlay in &inputs.overlays {
         for entry in WalkDir::new(overlay).sort_by_file_name() {
             let entry = entry?;
@@ -133,16 +199,24 @@ pub(super) fn uuid_from_key(key: &str) -> String {
     )
 }
 
-fn stage_tree(inputs: &RootfsInputs, root: &Path) -> Result<()> {
+/// Builds the tree in `root`, unpacking packages below `work_dir`; the report, but for the
+/// image's size.
+fn stage_tree(inputs: &RootfsInputs, root: &Path, work_dir: &Path) -> Result<Report> {
     for dir in BASE_DIRS {
         fs::create_dir_all(root.join(dir))?;
     }
-    for deb in &inputs.debs {
-        Tool::new("dpkg-deb").arg("-x").arg(deb).arg(root).run()?;
-    }
-    // From here on every write stays inside the tree, whatever links the packages and the
-    // layers put there.
+    // Every write stays inside the tree, whatever links the packages and the layers put there.
     let tree = Tree::open(root)?;
+    let scratch = tempfile::tempdir_in(work_dir)?;
+    let unpacked = unpack::unpack(
+        &inputs.debs,
+        &inputs.exclusions,
+        &inputs.accounts,
+        &tree,
+        scratch.path(),
+    )?;
+    drop(scratch);
+    // Overlays come after the packages: a layer's file replaces a package's.
     for overlay in &inputs.overlays {
         copy_overlay(overlay, &tree)?;
     }
@@ -151,7 +225,12 @@ fn stage_tree(inputs: &RootfsInputs, root: &Path) -> Result<()> {
         tree.write_file(&relative(install), &contents, 0o755)
             .with_context(|| format!("installing {} as {install}", built.display()))?;
     }
-    for (path, contents) in &inputs.generated {
+    let accounts = [
+        ("/etc/passwd", inputs.accounts.passwd()),
+        ("/etc/group", inputs.accounts.group_file()),
+    ];
+    let accounts = accounts.map(|(path, text)| (path.to_owned(), text.into_bytes()));
+    for (path, contents) in inputs.generated.iter().chain(&accounts) {
         tree.write_file(&relative(path), contents, 0o644)?;
     }
     // Directories' modes come from the umask otherwise; pin them.
@@ -166,7 +245,17 @@ fn stage_tree(inputs: &RootfsInputs, root: &Path) -> Result<()> {
             fs::set_permissions(entry.path(), fs::Permissions::from_mode(mode))?;
         }
     }
-    Ok(())
+    let checked = super::tree_checks::check(root, &unpacked)?;
+    let mut largest = unpacked.sizes.clone();
+    largest.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    largest.truncate(10);
+    Ok(Report {
+        warnings: [unpacked.warnings, checked.warnings].concat(),
+        staged_bytes: checked.file_bytes,
+        excluded_bytes: unpacked.excluded_bytes,
+        image_bytes: 0,
+        largest,
+    })
 }
 
 fn relative(absolute: &str) -> PathBuf {
@@ -238,12 +327,14 @@ mod tests {
         fs::create_dir(&root).unwrap();
         let inputs = RootfsInputs {
             debs: Vec::new(),
+            exclusions: Vec::new(),
+            accounts: Accounts::default(),
             overlays: vec![first, second.clone()],
             binaries: Vec::new(),
             generated: Vec::new(),
             source_date_epoch: 0,
         };
-        let error = format!("{:#}", stage_tree(&inputs, &root).unwrap_err());
+        let error = format!("{:#}", stage_tree(&inputs, &root, work.path()).unwrap_err());
         assert!(!host_dir.join("pwned").exists(), "written on the host");
         assert!(error.contains(&second.display().to_string()), "{error}");
         assert!(error.contains("escape"), "{error}");
@@ -260,6 +351,8 @@ mod tests {
             fs::create_dir_all(&out).unwrap();
             let inputs = RootfsInputs {
                 debs: Vec::new(),
+                exclusions: Vec::new(),
+                accounts: Accounts::default(),
                 overlays: vec![layer],
                 binaries: Vec::new(),
                 generated: vec![("/etc/appliance/build.json".to_owned(), b"{}".to_vec())],
@@ -270,5 +363,68 @@ mod tests {
             images.push(fs::read(built.image).unwrap());
         }
         assert!(images[0] == images[1], "the two erofs images differ");
+    }
+
+    /// The default layers' packages as packages.lock pins them (fetched into the cache when
+    /// missing), built with and without the default exclusions: no warning, every program finds
+    /// its libraries, the report is kept, and trimming keeps each package's copyright file.
+    #[test]
+    fn the_default_layers_packages_install_without_warnings() {
+        let project = crate::project::Project::discover().unwrap();
+        let names = ["core", "qemu-x86_64", "firewall"].map(String::from);
+        let ipe = super::super::layer_stack::Ipe::Upstream;
+        let layers = super::super::layer_stack::resolve(&project, &names, ipe).unwrap();
+        let (paths, pins) =
+            super::super::image::fetch_packages(&project, &layers.resolved).unwrap();
+        let inputs = |exclusions| RootfsInputs {
+            debs: (pins.iter().zip(&paths))
+                .map(|(pin, path)| Deb {
+                    name: pin.name.clone(),
+                    path: path.clone(),
+                })
+                .collect(),
+            exclusions,
+            accounts: Accounts::default(),
+            overlays: Vec::new(),
+            binaries: Vec::new(),
+            generated: Vec::new(),
+            source_date_epoch: 0,
+        };
+        let defaults = crate::debian::trim::exclusions(&[]).unwrap();
+        let mut staged = Vec::new();
+        for exclusions in [Vec::new(), defaults.clone()] {
+            let work = tempfile::tempdir().unwrap();
+            let built = build(&inputs(exclusions), work.path()).unwrap();
+            let report = fs::read(work.path().join("rootfs.report.json")).unwrap();
+            let report: Report = serde_json::from_slice(&report).unwrap();
+            assert_eq!(report.warnings, Vec::<String>::new());
+            assert_eq!(
+                report.image_bytes,
+                fs::metadata(&built.image).unwrap().len()
+            );
+            eprintln!(
+                "{} packages: {} bytes staged, {} excluded, rootfs.erofs {} bytes; largest {:?}",
+                pins.len(),
+                report.staged_bytes,
+                report.excluded_bytes,
+                report.image_bytes,
+                report.largest
+            );
+            staged.push(report.staged_bytes);
+        }
+        assert!(staged[1] < staged[0], "{staged:?}");
+        let work = tempfile::tempdir().unwrap();
+        let root = work.path().join("root");
+        fs::create_dir(&root).unwrap();
+        stage_tree(&inputs(defaults), &root, work.path()).unwrap();
+        for pin in &pins {
+            let copyright = root.join("usr/share/doc").join(&pin.name).join("copyright");
+            assert!(copyright.is_file(), "{}", copyright.display());
+        }
+        assert!(
+            !root
+                .join("usr/share/doc/libc6/changelog.Debian.gz")
+                .exists()
+        );
     }
 }
