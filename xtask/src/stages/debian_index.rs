@@ -187,19 +187,19 @@ mod tests {
                     .collect();
             let apt = apt_installs(&apt_dir, package);
             assert!(apt.contains_key(*package), "apt installs no {package}");
-            if ours != apt {
-                eprintln!(
-                    "MISMATCH {package}: ours-apt {:?} apt-ours {:?}",
-                    ours.iter()
-                        .filter(|(k, _)| !apt.contains_key(*k))
-                        .collect::<Vec<_>>(),
-                    apt.iter()
-                        .filter(|(k, _)| !ours.contains_key(*k))
-                        .collect::<Vec<_>>()
-                );
-                continue;
-            }
-            assert_eq!(ours, apt, "{package} ({shape})");
+            // Only the differences: a closure holds up to a few hundred packages.
+            let only = |a: &BTreeMap<String, String>, b: &BTreeMap<String, String>| {
+                a.iter()
+                    .filter(|(name, version)| b.get(*name) != Some(version))
+                    .map(|(name, version)| format!("{name} {version}"))
+                    .collect::<Vec<_>>()
+            };
+            assert!(
+                ours == apt,
+                "{package} ({shape}): ours but not apt's: {:?}; apt's but not ours: {:?}",
+                only(&ours, &apt),
+                only(&apt, &ours)
+            );
             eprintln!("{package}: {} packages, as apt", ours.len());
         }
     }
