@@ -37,19 +37,19 @@ pub fn check(root: &Path, unpacked: &Unpacked) -> Result<Checked> {
             Node::Symlink(target.to_string_lossy().into_owned())
         } else {
             file_bytes += entry.metadata()?.len();
-            files.push(path.clone());
+            files.push((entry.path().to_path_buf(), path.clone()));
             Node::File
         };
         view.insert(&path, node);
     }
     let mut warnings = Vec::new();
     let mut problems = Vec::new();
-    for path in &files {
-        if !is_elf(&root.join(path))? {
+    for (file, path) in &files {
+        if !is_elf(file)? {
             continue;
         }
         let origin = origin(path, unpacked);
-        match dynamic_loader::dependencies(&fs::read(root.join(path))?) {
+        match dynamic_loader::dependencies(&fs::read(file)?) {
             Ok(Some(dependencies)) => {
                 let elf = format!("/{path}");
                 for missing in dynamic_loader::missing(&view, &elf, &dependencies) {
@@ -63,11 +63,11 @@ pub fn check(root: &Path, unpacked: &Unpacked) -> Result<Checked> {
             )),
         }
     }
-    for path in files
+    let confs = files
         .iter()
-        .filter(|p| p.starts_with("etc/ld.so.conf.d/") && p.ends_with(".conf"))
-    {
-        let conf = String::from_utf8_lossy(&fs::read(root.join(path))?).into_owned();
+        .filter(|(_, path)| path.starts_with("etc/ld.so.conf.d/") && path.ends_with(".conf"));
+    for (file, path) in confs {
+        let conf = String::from_utf8_lossy(&fs::read(file)?).into_owned();
         for dir in dynamic_loader::unsearched_dirs(&conf, &view) {
             warnings.push(format!(
                 "/{path} ({}) names {dir}, which holds files, but the image has no \

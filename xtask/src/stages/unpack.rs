@@ -82,10 +82,16 @@ pub fn unpack(
                 tree.create_dir_all(relative).map(drop)
             } else if file_type.is_symlink() {
                 tree.symlink(relative, &fs::read_link(entry.path())?)
-            } else {
+            } else if file_type.is_file() {
                 size += meta.len();
                 let mode = meta.permissions().mode() & 0o7777;
                 tree.write_file(relative, &fs::read(entry.path())?, mode)
+            } else {
+                anyhow::bail!(
+                    "package {} ships /{path}, a device or pipe: an image holds only files, \
+                     folders and symlinks",
+                    deb.name
+                )
             };
             placed.with_context(|| format!("package {}: /{path}", deb.name))?;
             unpacked.owners.insert(path, deb.name.clone());
