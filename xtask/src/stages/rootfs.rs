@@ -365,18 +365,20 @@ mod tests {
         assert!(images[0] == images[1], "the two erofs images differ");
     }
 
-    /// The default layers' packages as packages.lock pins them (fetched into the cache when
-    /// missing), built with and without the default exclusions: no warning, every program finds
-    /// its libraries, the report is kept, and trimming keeps each package's copyright file.
+    /// The test image's packages (the default layers and `debug`) as packages.lock pins them
+    /// (fetched into the cache when missing), built with and without the default exclusions: no
+    /// warning, every program finds its libraries, the report is kept, and trimming keeps each
+    /// package's copyright file. With them, a program linked on the build host (its `true`)
+    /// finds its loader and glibc, as the debug layer's dynamic probe must.
     #[test]
-    fn the_default_layers_packages_install_without_warnings() {
+    fn the_test_images_packages_install_without_warnings() {
         let project = crate::project::Project::discover().unwrap();
-        let names = ["core", "qemu-x86_64", "firewall"].map(String::from);
+        let names = ["core", "qemu-x86_64", "firewall", "debug"].map(String::from);
         let ipe = super::super::layer_stack::Ipe::Upstream;
         let layers = super::super::layer_stack::resolve(&project, &names, ipe).unwrap();
         let (paths, pins) =
             super::super::image::fetch_packages(&project, &layers.resolved).unwrap();
-        let inputs = |exclusions| RootfsInputs {
+        let inputs = |exclusions, binaries| RootfsInputs {
             debs: (pins.iter().zip(&paths))
                 .map(|(pin, path)| Deb {
                     name: pin.name.clone(),
@@ -386,7 +388,7 @@ mod tests {
             exclusions,
             accounts: Accounts::default(),
             overlays: Vec::new(),
-            binaries: Vec::new(),
+            binaries,
             generated: Vec::new(),
             source_date_epoch: 0,
         };
@@ -394,7 +396,7 @@ mod tests {
         let mut staged = Vec::new();
         for exclusions in [Vec::new(), defaults.clone()] {
             let work = tempfile::tempdir().unwrap();
-            let built = build(&inputs(exclusions), work.path()).unwrap();
+            let built = build(&inputs(exclusions, Vec::new()), work.path()).unwrap();
             let report = fs::read(work.path().join("rootfs.report.json")).unwrap();
             let report: Report = serde_json::from_slice(&report).unwrap();
             assert_eq!(report.warnings, Vec::<String>::new());
@@ -416,7 +418,8 @@ mod tests {
         let work = tempfile::tempdir().unwrap();
         let root = work.path().join("root");
         fs::create_dir(&root).unwrap();
-        stage_tree(&inputs(defaults), &root, work.path()).unwrap();
+        let host = vec![("/usr/bin/true".to_owned(), PathBuf::from("/usr/bin/true"))];
+        stage_tree(&inputs(defaults, host), &root, work.path()).unwrap();
         for pin in &pins {
             let copyright = root.join("usr/share/doc").join(&pin.name).join("copyright");
             assert!(copyright.is_file(), "{}", copyright.display());
