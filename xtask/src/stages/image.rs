@@ -145,7 +145,7 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
             return Ok(None);
         }
         let inputs = sealed::SealedInputs {
-            binaries: sealed_binaries,
+            binaries: sealed_binaries.clone(),
             source_date_epoch: request.source_date_epoch,
         };
         sealed::build(&inputs, &work_dir).map(Some)
@@ -166,6 +166,7 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
             accounts: resolved.accounts.clone(),
             overlays: resolved.overlays.clone(),
             binaries: rootfs_binaries,
+            sealed: sealed_binaries,
             generated: vec![(BUILD_RECORD.to_owned(), record.text.clone().into_bytes())],
             source_date_epoch: request.source_date_epoch,
         };

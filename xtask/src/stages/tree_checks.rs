@@ -1,10 +1,11 @@
 //! Part of stage `rootfs`: checks of the staged tree before it is packed. Every x86-64 ELF must
-//! find its loader and libraries as glibc would without a cache (`dynamic_loader`); an
+//! find its loader and libraries as glibc would without a cache (`dynamic_loader`), and so must
+//! the sealed binaries, which run from their own partition with the rootfs's; an
 //! `/etc/ld.so.conf.d` file naming folders outside that path is a warning.
 
 use std::fs;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use walkdir::WalkDir;
@@ -19,7 +20,8 @@ pub struct Checked {
     pub file_bytes: u64,
 }
 
-pub fn check(root: &Path, unpacked: &Unpacked) -> Result<Checked> {
+/// Checks the tree at `root`, and the `sealed` binaries (install path, built file) against it.
+pub fn check(root: &Path, unpacked: &Unpacked, sealed: &[(String, PathBuf)]) -> Result<Checked> {
     let mut view = TreeView::default();
     let mut files = Vec::new();
     let mut file_bytes = 0;
@@ -44,21 +46,25 @@ pub fn check(root: &Path, unpacked: &Unpacked) -> Result<Checked> {
     }
     let mut warnings = Vec::new();
     let mut problems = Vec::new();
-    for (file, path) in &files {
+    let in_tree = files
+        .iter()
+        .map(|(file, path)| (file, format!("/{path}"), origin(path, unpacked)));
+    let on_sealed = sealed
+        .iter()
+        .map(|(install, file)| (file, install.clone(), "a sealed binary".to_owned()));
+    for (file, elf, origin) in in_tree.chain(on_sealed) {
         if !is_elf(file)? {
             continue;
         }
-        let origin = origin(path, unpacked);
         match dynamic_loader::dependencies(&fs::read(file)?) {
             Ok(Some(dependencies)) => {
-                let elf = format!("/{path}");
                 for missing in dynamic_loader::missing(&view, &elf, &dependencies) {
                     problems.push(explain(&elf, &origin, &missing, unpacked));
                 }
             }
             Ok(None) => {}
             Err(error) => warnings.push(format!(
-                "/{path} ({origin}) looks like an ELF but cannot be read ({error}); the \
+                "{elf} ({origin}) looks like an ELF but cannot be read ({error}); the \
                  libraries it needs are not checked"
             )),
         }
@@ -148,7 +154,15 @@ mod tests {
             "lib/x86_64-linux-gnu/libc.so.6".into(),
             ("libc6".into(), "`lib/**/libc*` (layer `fw`)".into()),
         );
-        let error = format!("{:#}", check(root, &unpacked).err().unwrap());
+        let sealed = [(
+            "/opt/sealed/true".to_owned(),
+            PathBuf::from("/usr/bin/true"),
+        )];
+        let error = format!("{:#}", check(root, &unpacked, &sealed).err().unwrap());
+        assert!(
+            error.contains("/opt/sealed/true (a sealed binary) needs the library libc.so.6"),
+            "{error}"
+        );
         assert!(
             error.contains(
                 "/usr/bin/true (package coreutils) needs its loader /lib64/ld-linux-x86-64.so.2: \
@@ -179,7 +193,7 @@ mod tests {
             root.join("lib64/ld-linux-x86-64.so.2"),
         )
         .unwrap();
-        let checked = check(root, &unpacked).unwrap();
+        let checked = check(root, &unpacked, &sealed).unwrap();
         assert!(checked.warnings.is_empty(), "{:?}", checked.warnings);
         assert_eq!(
             checked.file_bytes,
@@ -196,7 +210,7 @@ mod tests {
         fs::write(root.join("opt/vendor/lib/libv.so.1"), "").unwrap();
         let conf = "/usr/local/lib\n/opt/vendor/lib\n";
         fs::write(root.join("etc/ld.so.conf.d/vendor.conf"), conf).unwrap();
-        let checked = check(root, &Unpacked::default()).unwrap();
+        let checked = check(root, &Unpacked::default(), &[]).unwrap();
         assert_eq!(checked.warnings.len(), 1, "{:?}", checked.warnings);
         assert!(
             checked.warnings[0].starts_with(
