@@ -52,7 +52,7 @@ pub struct Slave {
 }
 
 /// An account a script creates (`adduser`, `addgroup`, `useradd`, `groupadd`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Account {
     User(String),
     Group(String),

@@ -59,43 +59,14 @@ pub fn unpack(
                 .arg(into)
                 .run()?;
         }
-        let mut size = 0;
-        for entry in WalkDir::new(&data).min_depth(1).sort_by_file_name() {
-            let entry = entry?;
-            let relative = entry.path().strip_prefix(&data)?;
-            let path = relative.to_string_lossy().into_owned();
-            let file_type = entry.file_type();
-            let meta = entry.path().symlink_metadata()?;
-            if let Some(index) = trim::excluded_by(&path, file_type.is_symlink(), exclusions) {
-                matched[index] += 1;
-                if !file_type.is_dir() {
-                    if file_type.is_file() {
-                        unpacked.excluded_bytes += meta.len();
-                    }
-                    let origin = &exclusions[index];
-                    let why = format!("`{}` ({})", origin.glob.as_str(), origin.origin);
-                    unpacked.excluded.insert(path, (deb.name.clone(), why));
-                }
-                continue;
-            }
-            let placed = if file_type.is_dir() {
-                tree.create_dir_all(relative).map(drop)
-            } else if file_type.is_symlink() {
-                tree.symlink(relative, &fs::read_link(entry.path())?)
-            } else if file_type.is_file() {
-                size += meta.len();
-                let mode = meta.permissions().mode() & 0o7777;
-                tree.write_file(relative, &fs::read(entry.path())?, mode)
-            } else {
-                anyhow::bail!(
-                    "package {} ships /{path}, a device or pipe: an image holds only files, \
-                     folders and symlinks",
-                    deb.name
-                )
-            };
-            placed.with_context(|| format!("package {}: /{path}", deb.name))?;
-            unpacked.owners.insert(path, deb.name.clone());
-        }
+        let size = copy_files(
+            &deb.name,
+            &data,
+            exclusions,
+            tree,
+            &mut unpacked,
+            &mut matched,
+        )?;
         unpacked.sizes.push((deb.name.clone(), size));
         let review = maintscripts::review(&deb.name, &control_members(&control)?);
         report_verdicts(&deb.name, &review.verdicts, &mut unpacked.warnings);
@@ -104,12 +75,11 @@ pub fn unpack(
                 unpacked.warnings.push(warning);
             }
         }
-        offers.extend(
-            review
-                .alternatives
-                .into_iter()
-                .map(|a| (deb.name.clone(), a)),
-        );
+        let named = review
+            .alternatives
+            .into_iter()
+            .map(|a| (deb.name.clone(), a));
+        offers.extend(named);
     }
     for (exclusion, count) in exclusions.iter().zip(matched) {
         if count == 0 && exclusion.origin != trim::DEFAULT_ORIGIN {
@@ -134,6 +104,55 @@ pub fn unpack(
     }
     unpacked.warnings.extend(chosen.warnings);
     Ok(unpacked)
+}
+
+/// Copies a package's unpacked `data` into the tree less the exclusions, counting each
+/// exclusion's matches in `matched`; the bytes of the files it copied.
+fn copy_files(
+    package: &str,
+    data: &Path,
+    exclusions: &[Exclusion],
+    tree: &Tree,
+    unpacked: &mut Unpacked,
+    matched: &mut [usize],
+) -> Result<u64> {
+    let mut size = 0;
+    for entry in WalkDir::new(data).min_depth(1).sort_by_file_name() {
+        let entry = entry?;
+        let relative = entry.path().strip_prefix(data)?;
+        let path = relative.to_string_lossy().into_owned();
+        let file_type = entry.file_type();
+        let meta = entry.path().symlink_metadata()?;
+        if let Some(index) = trim::excluded_by(&path, file_type.is_symlink(), exclusions) {
+            matched[index] += 1;
+            if file_type.is_file() {
+                unpacked.excluded_bytes += meta.len();
+            }
+            if !file_type.is_dir() {
+                let exclusion = &exclusions[index];
+                let why = format!("`{}` ({})", exclusion.glob.as_str(), exclusion.origin);
+                unpacked.excluded.insert(path, (package.to_owned(), why));
+            }
+            continue;
+        }
+        let placed = if file_type.is_dir() {
+            tree.create_dir_all(relative).map(drop)
+        } else if file_type.is_symlink() {
+            tree.symlink(relative, &fs::read_link(entry.path())?)
+        } else if file_type.is_file() {
+            size += meta.len();
+            let mode = meta.permissions().mode() & 0o7777;
+            tree.write_file(relative, &fs::read(entry.path())?, mode)
+        } else {
+            anyhow::bail!(
+                "package {package} ships /{path}, a device or pipe: an image holds only files, \
+                 folders and symlinks"
+            )
+        };
+        placed.with_context(|| format!("package {package}: /{path}"))?;
+        unpacked.owners.insert(path, package.to_owned());
+    }
+    Ok(size)
 }
 
 /// The maintainer scripts and triggers `dpkg-deb -e` wrote, by name.
