@@ -9,6 +9,7 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::args::LayersArg;
+use crate::debian::trim::DEFAULT_EXCLUDE;
 use crate::layers::Layer;
 use crate::stages::layer_stack::Ipe;
 use crate::stages::session::Session;
@@ -40,6 +41,32 @@ pub fn run(session: &Session, args: &LayersArgs) -> Result<()> {
     let resolved = &layers.resolved;
     println!("\nResolved:");
     println!("  packages:   {}", list(&resolved.debian_packages));
+    let exclude = resolved
+        .package_exclude
+        .iter()
+        .map(|(_, pattern)| pattern.clone());
+    let exclude: Vec<String> = DEFAULT_EXCLUDE
+        .iter()
+        .map(|p| p.to_string())
+        .chain(exclude)
+        .collect();
+    println!(
+        "  exclude:    {} (from the packages' files; copyright files stay)",
+        list(&exclude)
+    );
+    let accounts = &resolved.accounts;
+    let users: Vec<String> = accounts
+        .users
+        .iter()
+        .map(|u| format!("{}:{}", u.name, u.uid))
+        .collect();
+    let groups: Vec<String> = accounts
+        .groups
+        .iter()
+        .map(|g| format!("{}:{}", g.name, g.gid))
+        .collect();
+    println!("  users:      {} (name:uid)", list(&users));
+    println!("  groups:     {} (name:gid)", list(&groups));
     for (install, binary) in &resolved.binaries {
         println!(
             "  binary:     {install} ← {}:{} (from {}{})",
@@ -108,6 +135,7 @@ fn print_layer<'l>(number: usize, layer: &'l Layer, owners: &mut BTreeMap<String
     };
     for (what, items) in [
         ("packages:", strings(&manifest.packages.debian)),
+        ("exclude:", strings(&manifest.packages.exclude)),
         ("fragments:", strings(&manifest.kernel.fragments)),
         ("patches:", strings(&manifest.kernel.patches)),
         ("cmdline:", strings(&manifest.kernel.cmdline)),
