@@ -1,7 +1,8 @@
 //! Services from the files in `/etc/appliance/services.d`, read in name order, one per line:
-//! `required|once|respawn|console [caps=CAP,...] COMMAND ARGS...`. Each layer adds files of its
-//! own there. A service runs as root without the capabilities that `privileges::WITHHELD`
-//! names, or, with `caps=`, with exactly the ones listed (`caps=net_admin`).
+//! `required|once|respawn|console [user=NAME] [caps=CAP,...] COMMAND ARGS...`. Each layer adds
+//! files of its own there. A service runs as root without the capabilities that
+//! `privileges::WITHHELD` names, or, with `caps=`, with exactly the ones listed
+//! (`caps=net_admin`); with `user=`, as that account of `/etc/passwd`, with only `caps=`.
 //!
 //! `required` commands run first, one after the other, before any other service starts; if
 //! one fails, the appliance stops rather than come up without it (a firewall's ruleset).
@@ -34,6 +35,8 @@ pub struct Service {
     pub restart: Restart,
     /// Granted by `caps=`; `None`: all but the withheld ones.
     pub caps: Option<CapabilitySet>,
+    /// `user=`: run as this account of `/etc/passwd`, not as root.
+    pub user: Option<String>,
     pub program: String,
     pub args: Vec<String>,
 }
@@ -130,16 +133,29 @@ fn parse_line(line: &[u8]) -> Option<Result<Service, String>> {
         }
     };
     let mut caps = None;
+    let mut user = None;
     let mut next = words.next();
-    while let Some(option) = next.and_then(|word| word.strip_prefix("caps=")) {
-        match privileges::parse_caps(option) {
-            Ok(set) if caps.is_none() => caps = Some(set),
-            Ok(_) => {
-                return Some(Err(
-                    "caps= is given twice; list every capability once".into()
-                ));
+    while let Some((option, value)) = next.and_then(|word| word.split_once('=')) {
+        if option.starts_with('/') {
+            break;
+        }
+        match option {
+            "caps" if caps.is_none() => match privileges::parse_caps(value) {
+                Ok(set) => caps = Some(set),
+                Err(problem) => return Some(Err(format!("caps={value:?}: {problem}"))),
+            },
+            "user" if user.is_none() => match privileges::check_user_name(value) {
+                Ok(()) => user = Some(value.to_owned()),
+                Err(problem) => return Some(Err(format!("user={value:?}: {problem}"))),
+            },
+            "caps" | "user" => {
+                return Some(Err(format!("{option}= is given twice; give it once")));
             }
-            Err(problem) => return Some(Err(format!("caps={option:?}: {problem}"))),
+            _ => {
+                return Some(Err(format!(
+                    "{option:?} is not an option; before the program come only caps= and user="
+                )));
+            }
         }
         next = words.next();
     }
@@ -158,28 +174,56 @@ fn parse_line(line: &[u8]) -> Option<Result<Service, String>> {
     Some(Ok(Service {
         restart,
         caps,
+        user,
         program: program.to_owned(),
         args,
     }))
 }
 
-/// The service's command, with its capabilities limited before it runs.
-fn command(service: &Service) -> Command {
+/// The service's command, with its identity and capabilities set before it runs; an error if
+/// its user is not an account of the image.
+fn command(service: &Service) -> Result<Command, String> {
     let mut command = Command::new(&service.program);
-    command
-        .args(&service.args)
-        .env("PATH", PATH)
-        .env("HOME", "/root");
+    command.args(&service.args).env("PATH", PATH);
     let allowed = privileges::allowed(service.caps);
+    let account = match &service.user {
+        None => {
+            command.env("HOME", "/root");
+            None
+        }
+        Some(name) => {
+            let passwd = std::fs::read_to_string(PASSWD).unwrap_or_default();
+            let account = privileges::find_account(&passwd, name).ok_or_else(|| {
+                format!("no user {name:?} in {PASSWD}; declare it in a layer's [[users]]")
+            })?;
+            command.env("HOME", &account.home).env("USER", name);
+            Some((account.uid, account.gid))
+        }
+    };
+    let granted = service.caps.unwrap_or(CapabilitySet::empty());
     // SAFETY: only system calls run between fork and exec, and nothing allocates.
     unsafe {
-        command.pre_exec(move || privileges::limit_bounding_set(allowed));
+        command.pre_exec(move || {
+            privileges::limit_bounding_set(allowed)?;
+            match account {
+                Some((uid, gid)) => privileges::become_user(uid, gid, granted),
+                None => Ok(()),
+            }
+        });
     }
-    command
+    Ok(command)
 }
 
+const PASSWD: &str = "/etc/passwd";
+
 fn start(service: &Service) -> Option<u32> {
-    let mut command = command(service);
+    let mut command = match command(service) {
+        Ok(command) => command,
+        Err(problem) => {
+            say!("init: cannot start {}: {problem}", service.program);
+            return None;
+        }
+    };
     if service.restart == Restart::Console {
         // A session of its own with the console as controlling terminal, so ^C reaches it.
         // SAFETY: only async-signal-safe system calls run between fork and exec.
@@ -210,6 +254,7 @@ pub fn run_required(services: &[Service]) -> Result<(), String> {
     for service in services.iter().filter(|s| s.restart == Restart::Required) {
         let line = format!("{} {}", service.program, service.args.join(" "));
         let status = command(service)
+            .map_err(|problem| format!("cannot start {line}: {problem}"))?
             .status()
             .map_err(|error| format!("cannot start {line}: {error}"))?;
         if !status.success() {
@@ -264,6 +309,7 @@ mod tests {
         Service {
             restart,
             caps: None,
+            user: None,
             program: argv[0].into(),
             args: argv[1..].iter().map(|&arg| arg.into()).collect(),
         }

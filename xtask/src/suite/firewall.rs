@@ -33,6 +33,10 @@ pub type NetworkCase = fn(&mut Guest, &Image, &Forwards) -> CaseResult;
 /// Cases on one guest reachable from the host, in this order (the last one changes its address).
 pub const CASES: &[(&str, NetworkCase)] = &[
     (
+        "services_hold_only_their_grants",
+        services_hold_only_their_grants,
+    ),
+    (
         "ruleset_loaded_before_any_service",
         ruleset_loaded_before_any_service,
     ),
@@ -95,6 +99,26 @@ fn dropped_packets(guest: &mut Guest) -> Result<u64, String> {
         .nth(1)
         .and_then(|count| count.parse().ok())
         .ok_or_else(|| format!("no packet count in `nft list counter`: {listed:?}"))
+}
+
+/// The status page's server holds `CAP_NET_BIND_SERVICE` alone (bit 10), and the policy agent
+/// `CAP_MAC_ADMIN` alone (bit 33): what their `caps=` grant, nothing else of root's.
+fn services_hold_only_their_grants(guest: &mut Guest, _: &Image, _: &Forwards) -> CaseResult {
+    for (program, effective) in [
+        ("httpd", "0000000000000400"),
+        ("policy-agent", "0000000200000000"),
+    ] {
+        let status = run(
+            guest,
+            &format!("grep -E '^(Uid|CapEff|CapBnd)' /proc/$(pidof {program})/status"),
+        )?;
+        let words: Vec<&str> = status.text.split_whitespace().collect();
+        expect(
+            words.len() == 8 && words[1] == "0" && words[5] == effective && words[7] == effective,
+            || format!("{program} should run as root with only {effective}: {status:?}"),
+        )?;
+    }
+    Ok(())
 }
 
 fn ruleset_loaded_before_any_service(guest: &mut Guest, _: &Image, _: &Forwards) -> CaseResult {

@@ -42,8 +42,10 @@ fn render(service: &Service) -> String {
             .collect();
         format!("caps={}", names.join(","))
     });
+    let user = service.user.as_ref().map(|name| format!("user={name}"));
     let words = [word(service.restart)]
         .into_iter()
+        .chain(user.as_deref())
         .chain(caps.as_deref())
         .chain([service.program.as_str()])
         .chain(service.args.iter().map(String::as_str));
@@ -97,10 +99,12 @@ fn service() -> impl Strategy<Value = Service> {
         "/[a-z]{1,8}(/[a-z0-9._-]{1,8}){0,2}",
         prop::collection::vec("[!-~]{1,8}|[a-zé€]{1,4}", 0..4),
         prop::option::of(prop::bits::u64::between(0, 41)),
+        prop::option::of("[a-z_][a-z0-9_-]{0,8}"),
     )
-        .prop_map(|(restart, program, args, caps)| Service {
+        .prop_map(|(restart, program, args, caps, user)| Service {
             restart,
             caps: caps.map(CapabilitySet::from_bits_truncate),
+            user,
             program,
             args,
         })
