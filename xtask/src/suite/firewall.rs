@@ -112,9 +112,17 @@ fn services_hold_only_their_grants(guest: &mut Guest, _: &Image, _: &Forwards) -
             guest,
             &format!("grep -E '^(Uid|CapEff|CapBnd)' /proc/$(pidof {program})/status"),
         )?;
-        let words: Vec<&str> = status.text.split_whitespace().collect();
+        let field = |name: &str| {
+            status
+                .text
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .and_then(|rest| rest.split_whitespace().next())
+        };
         expect(
-            words.len() == 8 && words[1] == "0" && words[5] == effective && words[7] == effective,
+            field("Uid:") == Some("0")
+                && field("CapEff:") == Some(effective)
+                && field("CapBnd:") == Some(effective),
             || format!("{program} should run as root with only {effective}: {status:?}"),
         )?;
     }
