@@ -17,7 +17,7 @@ fn main() {
         eprintln!("policy-agent: {INBOX}: {error}");
         std::process::exit(1);
     }
-    eprintln!("policy-agent: watching {INBOX} for signed policy updates");
+    // Silent until an update comes: the console is shared, and nothing has happened yet.
     loop {
         for file in pending(Path::new(INBOX)) {
             let outcome = apply(&file, Path::new(IPE));
