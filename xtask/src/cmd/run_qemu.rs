@@ -71,3 +71,21 @@ pub fn run(project: &Project, args: &RunArgs) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_forward;
+
+    #[test]
+    fn forwards_are_two_port_numbers() {
+        assert_eq!(parse_forward("8080:80"), Ok((8080, 80)));
+        let error = parse_forward("8080").unwrap_err();
+        assert!(error.contains("expected HOST:GUEST"), "{error}");
+        let error = parse_forward("8080:http").unwrap_err();
+        assert!(
+            error.contains("\"http\" in \"8080:http\" is not a port number"),
+            "{error}"
+        );
+        assert!(parse_forward("70000:80").is_err());
+    }
+}
