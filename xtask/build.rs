@@ -25,6 +25,7 @@ const STAGES: &[(&str, &[&str])] = &[
     ),
     ("SEALED", &["xtask/src/stages/sealed.rs", "verity/src"]),
     ("VERITY", &["xtask/src/stages/verity.rs", "verity/src"]),
+    ("DISK", &["xtask/src/stages/disk.rs", "xtask/src/gpt.rs"]),
     (
         "KERNEL",
         &["xtask/src/stages/kernel.rs", "xtask/src/stages/kconfig.rs"],

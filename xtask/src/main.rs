@@ -12,6 +12,7 @@ mod debian;
 mod dynamic_loader;
 mod exec;
 mod flags;
+mod gpt;
 mod guests;
 mod layers;
 mod lockfile;

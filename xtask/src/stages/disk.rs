@@ -1,65 +1,400 @@
-//! Stage `disk`: the device's one disk: the verity-protected rootfs, then a policy slot holding
-//! the signed policy. The slot lies outside the verity data, since the policy names the root
-//! hash; its signature, checked by the kernel, is what protects it.
+//! Stage `disk`: the device's one disk, a GPT laid out by the UAPI Discoverable Partitions
+//! Specification: the erofs root and its dm-verity hash tree as `root-x86-64` and
+//! `root-x86-64-verity`, with the partition UUIDs systemd-repart gives them (the first and the
+//! last 128 bits of the root hash), and the signed-policy slot as a partition of our own type.
+//! The slot lies outside the verity data, since the policy names the root hash; its signature,
+//! checked by the kernel, is what protects it.
+//!
+//! Entry 1 is left empty for the EFI System Partition that the signed UKI will need (issue 13),
+//! so that adding it renumbers nothing. The layout is pure ([`layout`]); [`build`] copies the
+//! bytes into place on a plain file: no loop device, no mount, no root.
+//!
+//! Cache key: this stage's code, the root hash (which pins the data and the tree), the verity
+//! parameters and the signed policy (`disk.key`).
 
 use std::fs;
-use std::path::Path;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result, ensure};
+use serde_json::json;
 
-use super::verity::BLOCK_SIZE;
-use crate::cache;
+use super::verity::VerityOutput;
+use crate::cache::{self, KeyHasher};
+use crate::gpt::{self, ATTR_READ_ONLY, Guid, Partition, SECTOR};
 
-/// Where the signed policy sits on the disk, for the init to find it.
+/// Discoverable Partitions Specification, x86-64 root (`SD_GPT_ROOT_X86_64`).
+pub const ROOT_X86_64: Guid = Guid::parse("4f68bce3-e8cd-4db1-96e7-fbcaf984b709");
+/// Discoverable Partitions Specification, x86-64 root verity (`SD_GPT_ROOT_X86_64_VERITY`).
+pub const ROOT_X86_64_VERITY: Guid = Guid::parse("2c7357ed-ebd2-46d9-aec1-23d437ec2bf5");
+/// Ours: a signed IPE policy (DER PKCS#7, policy attached) from byte 0, its length on the kernel
+/// command line, zeros after it. Generated once for this project; see ARCHITECTURE.md.
+pub const POLICY_SLOT: Guid = Guid::parse("94a5469a-6030-4fb7-9c71-4e30af789b34");
+
+/// Partition numbers, which are also the guest's device names (`/dev/vda2`, ...). 1 is kept for
+/// the ESP.
+pub const ROOT_NUMBER: u32 = 2;
+pub const VERITY_NUMBER: u32 = 3;
+pub const POLICY_NUMBER: u32 = 4;
+
+/// The slot holds the largest PKCS#7 the kernel takes (65535 bytes), so a field update always fits.
+pub const POLICY_SLOT_BYTES: u64 = 64 * 1024;
+/// Partitions start on MiB boundaries, as fdisk and systemd-repart place them.
+const ALIGN: u64 = 1024 * 1024;
+
+pub struct DiskInputs<'a> {
+    pub verity: &'a VerityOutput,
+    pub signed_policy: &'a [u8],
+}
+
+/// Where the signed policy sits, for the init to find it.
 pub struct PolicySlot {
-    pub offset: u64,
+    pub partition: u32,
     pub length: u64,
 }
 
 impl PolicySlot {
     /// The kernel command-line argument the init reads: policy name, device, offset, length.
-    pub fn cmdline_arg(&self, policy_name: &str, device: &str) -> String {
+    pub fn cmdline_arg(&self, policy_name: &str, disk_device: &str) -> String {
         format!(
-            "appliance.policy={policy_name},{device},{},{}",
-            self.offset, self.length
+            "appliance.policy={policy_name},{disk_device}{},0,{}",
+            self.partition, self.length
         )
     }
 }
 
-pub fn assemble(verity_image: &Path, signed_policy: &[u8], disk: &Path) -> Result<PolicySlot> {
-    let mut bytes = fs::read(verity_image)?;
-    let offset = (bytes.len() as u64).div_ceil(BLOCK_SIZE) * BLOCK_SIZE;
-    bytes.resize(offset as usize, 0);
-    bytes.extend_from_slice(signed_policy);
-    bytes.resize(
-        bytes.len().div_ceil(BLOCK_SIZE as usize) * BLOCK_SIZE as usize,
-        0,
+/// The disk as built.
+pub struct Disk {
+    pub path: PathBuf,
+    pub table: gpt::Table,
+    pub slot: PolicySlot,
+}
+
+impl Disk {
+    fn partition(&self, number: u32) -> &Partition {
+        self.table
+            .partitions
+            .iter()
+            .find(|p| p.number == number)
+            .expect("the layout has every numbered partition")
+    }
+
+    pub fn root_partuuid(&self) -> Guid {
+        self.partition(ROOT_NUMBER).guid
+    }
+
+    pub fn verity_partuuid(&self) -> Guid {
+        self.partition(VERITY_NUMBER).guid
+    }
+
+    /// The kernel's arguments that open the verity root from this disk by partition UUID, and
+    /// the policy slot's (on `disk_device`, the guest's name for this disk).
+    pub fn cmdline(
+        &self,
+        verity: &VerityOutput,
+        policy_name: &str,
+        disk_device: &str,
+    ) -> Vec<String> {
+        let root = format!("PARTUUID={}", self.root_partuuid());
+        let hash = format!("PARTUUID={}", self.verity_partuuid());
+        vec![
+            format!("dm-mod.waitfor={root},{hash}"),
+            format!("dm-mod.create=\"{}\"", verity.dm_table(&root, &hash)),
+            self.slot.cmdline_arg(policy_name, disk_device),
+        ]
+    }
+
+    /// For the manifest.
+    pub fn summary(&self) -> serde_json::Value {
+        let partitions: Vec<_> = self
+            .table
+            .partitions
+            .iter()
+            .map(|p| {
+                json!({
+                    "number": p.number,
+                    "name": p.name,
+                    "type": p.type_guid.to_string(),
+                    "uuid": p.guid.to_string(),
+                    "start_sector": p.first,
+                    "sectors": p.sectors,
+                })
+            })
+            .collect();
+        json!({
+            "label": "gpt",
+            "disk_guid": self.table.disk_guid.to_string(),
+            "sectors": self.table.total_sectors,
+            "partitions": partitions,
+        })
+    }
+}
+
+fn align(bytes: u64) -> u64 {
+    bytes.div_ceil(ALIGN) * ALIGN
+}
+
+/// The partition table for a root hash and the sizes of the data and the tree. Pure.
+pub fn layout(root_hash: &[u8], data_bytes: u64, tree_bytes: u64) -> Result<gpt::Table> {
+    ensure!(
+        root_hash.len() >= 32,
+        "a root hash of {} bytes; the partition UUIDs need 32",
+        root_hash.len()
     );
-    cache::write_if_changed(disk, &bytes)?;
-    Ok(PolicySlot {
-        offset,
-        length: signed_policy.len() as u64,
+    let first_half: [u8; 16] = root_hash[..16].try_into()?;
+    let last_half: [u8; 16] = root_hash[root_hash.len() - 16..].try_into()?;
+    // Ours, reproducible and distinct per root: from the root hash and a purpose.
+    let derived = |purpose: &str| {
+        let digest = cache::sha256_hex([purpose.as_bytes(), root_hash].concat().as_slice());
+        let bytes: [u8; 16] = hex::decode(&digest[..32])
+            .expect("sha256_hex is hex")
+            .try_into()
+            .expect("16 bytes");
+        Guid::v4_from(bytes)
+    };
+    let mut partitions = Vec::new();
+    let mut next = ALIGN;
+    for (number, type_guid, guid, bytes, attributes, name) in [
+        (
+            ROOT_NUMBER,
+            ROOT_X86_64,
+            Guid(first_half),
+            data_bytes,
+            ATTR_READ_ONLY,
+            "root-x86-64",
+        ),
+        (
+            VERITY_NUMBER,
+            ROOT_X86_64_VERITY,
+            Guid(last_half),
+            tree_bytes,
+            ATTR_READ_ONLY,
+            "root-x86-64-verity",
+        ),
+        (
+            POLICY_NUMBER,
+            POLICY_SLOT,
+            derived("appliance policy slot partition"),
+            POLICY_SLOT_BYTES,
+            0,
+            "appliance-policy",
+        ),
+    ] {
+        ensure!(
+            bytes > 0 && bytes % SECTOR == 0,
+            "partition {name} would hold {bytes} bytes, not a whole number of sectors"
+        );
+        partitions.push(Partition {
+            number,
+            type_guid,
+            guid,
+            first: next / SECTOR,
+            sectors: bytes / SECTOR,
+            attributes,
+            name,
+        });
+        next = align(next + bytes);
+    }
+    Ok(gpt::Table {
+        disk_guid: derived("appliance disk"),
+        total_sectors: (next + gpt::BACKUP_SECTORS * SECTOR).div_ceil(ALIGN) * ALIGN / SECTOR,
+        partitions,
     })
+}
+
+/// Copies `len` bytes from `source` at `from` to `target` at `to`.
+fn copy_range(
+    source: &mut fs::File,
+    from: u64,
+    len: u64,
+    target: &mut fs::File,
+    to: u64,
+) -> Result<()> {
+    source.seek(SeekFrom::Start(from))?;
+    target.seek(SeekFrom::Start(to))?;
+    let copied = std::io::copy(&mut source.take(len), target)?;
+    ensure!(copied == len, "copied {copied} of {len} bytes");
+    Ok(())
+}
+
+/// Writes `disk.img` in `work_dir`, or reuses it when its key is unchanged.
+pub fn build(inputs: &DiskInputs, work_dir: &Path) -> Result<Disk> {
+    let verity = inputs.verity;
+    ensure!(
+        inputs.signed_policy.len() as u64 <= POLICY_SLOT_BYTES,
+        "the signed policy is {} bytes, more than its {POLICY_SLOT_BYTES}-byte slot; the sign \
+         stage should have refused it: shorten the policy",
+        inputs.signed_policy.len()
+    );
+    let (data_bytes, tree) = verity.layout();
+    let table = layout(
+        verity.formatted.root_hash.as_ref(),
+        data_bytes,
+        (tree.end - tree.start).div_ceil(SECTOR) * SECTOR,
+    )?;
+    let disk = Disk {
+        path: work_dir.join("disk.img"),
+        slot: PolicySlot {
+            partition: POLICY_NUMBER,
+            length: inputs.signed_policy.len() as u64,
+        },
+        table,
+    };
+    let key = KeyHasher::default()
+        .input("code", super::stage_sources::DISK)
+        .input("verity", verity.summary().to_string())
+        .input("signed policy", inputs.signed_policy)
+        .finish();
+    let stamp = work_dir.join("disk.key");
+    if disk.path.is_file() && fs::read_to_string(&stamp).is_ok_and(|old| old == key) {
+        tracing::info!("disk: up to date");
+        return Ok(disk);
+    }
+    let written = disk.table.write()?;
+    let start = |number| disk.partition(number).first * SECTOR;
+    let staged = tempfile::Builder::new()
+        .prefix(".disk.img.tmp")
+        .tempfile_in(work_dir)
+        .with_context(|| format!("creating a temporary disk in {}", work_dir.display()))?;
+    let mut file = staged.as_file().try_clone()?;
+    file.set_len(disk.table.total_sectors * SECTOR)?;
+    file.write_all(&written.primary)?;
+    file.seek(SeekFrom::Start(written.backup_offset))?;
+    file.write_all(&written.backup)?;
+    let mut source = fs::File::open(&verity.disk)
+        .with_context(|| format!("opening {}", verity.disk.display()))?;
+    copy_range(&mut source, 0, data_bytes, &mut file, start(ROOT_NUMBER))?;
+    copy_range(
+        &mut source,
+        tree.start,
+        tree.end - tree.start,
+        &mut file,
+        start(VERITY_NUMBER),
+    )?;
+    file.seek(SeekFrom::Start(start(POLICY_NUMBER)))?;
+    file.write_all(inputs.signed_policy)?;
+    file.sync_all()?;
+    staged
+        .persist(&disk.path)
+        .with_context(|| format!("renaming the new disk to {}", disk.path.display()))?;
+    cache::write_atomic(&stamp, key.as_bytes())?;
+    Ok(disk)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const HASH: &str = "6f2e6796c28b71a52367906677f2a4626eee255286fc59c6494df359b4310ec0";
+
+    /// The example of the research notes, checked against systemd-repart 252's derivation.
     #[test]
-    fn the_slot_follows_the_verity_image_block_aligned() {
-        let work = tempfile::tempdir().unwrap();
-        let verity_image = work.path().join("v.img");
-        fs::write(&verity_image, vec![1u8; 5000]).unwrap();
-        let disk = work.path().join("disk.img");
-        let slot = assemble(&verity_image, b"signed", &disk).unwrap();
-        assert_eq!((slot.offset, slot.length), (8192, 6));
-        let bytes = fs::read(&disk).unwrap();
-        assert_eq!(bytes.len(), 3 * 4096);
-        assert_eq!(&bytes[8192..8198], b"signed");
+    fn root_and_verity_uuids_are_the_root_hash_halves_verbatim() {
+        let table = layout(&hex::decode(HASH).unwrap(), 10 * 4096, 4096).unwrap();
+        let by_number = |n| table.partitions.iter().find(|p| p.number == n).unwrap();
+        assert_eq!(
+            by_number(ROOT_NUMBER).guid.to_string(),
+            "6f2e6796-c28b-71a5-2367-906677f2a462"
+        );
+        assert_eq!(
+            by_number(VERITY_NUMBER).guid.to_string(),
+            "6eee2552-86fc-59c6-494d-f359b4310ec0"
+        );
+        assert!(table.partitions.iter().all(|p| p.first % 2048 == 0));
+        assert_eq!(by_number(POLICY_NUMBER).sectors, 128);
+        assert!(
+            table.partitions.iter().all(|p| p.number != 1),
+            "1 is the ESP's"
+        );
+        // Reproducible: the same root hash gives the same table.
+        let again = layout(&hex::decode(HASH).unwrap(), 10 * 4096, 4096).unwrap();
+        assert_eq!(again.disk_guid, table.disk_guid);
+        assert_eq!(again.partitions, table.partitions);
+    }
+
+    #[test]
+    fn the_policy_argument_names_the_slot_partition() {
+        let slot = PolicySlot {
+            partition: POLICY_NUMBER,
+            length: 6,
+        };
         assert_eq!(
             slot.cmdline_arg("fw", "/dev/vda"),
-            "appliance.policy=fw,/dev/vda,8192,6"
+            "appliance.policy=fw,/dev/vda4,0,6"
+        );
+    }
+
+    /// A whole disk from a real verity output: each partition holds what it should, sfdisk
+    /// reads the table, and veritysetup verifies the root partition against the tree partition
+    /// with the table's hash start (0).
+    #[test]
+    fn partitions_hold_the_data_the_tree_and_the_policy() {
+        let work = tempfile::tempdir().unwrap();
+        let rootfs = work.path().join("rootfs");
+        let data: Vec<u8> = (0..300 * 4096u32).map(|i| (i % 251) as u8).collect();
+        fs::write(&rootfs, &data).unwrap();
+        let verity = super::super::verity::build(&rootfs, "key", work.path()).unwrap();
+        let inputs = DiskInputs {
+            verity: &verity,
+            signed_policy: b"signed",
+        };
+        let disk = build(&inputs, work.path()).unwrap();
+        let bytes = fs::read(&disk.path).unwrap();
+        let at = |n| (disk.partition(n).first * SECTOR) as usize;
+        let (data_bytes, tree) = verity.layout();
+        assert_eq!(&bytes[at(ROOT_NUMBER)..][..data.len()], &data[..]);
+        let verity_image = fs::read(&verity.disk).unwrap();
+        let tree_bytes = &verity_image[tree.start as usize..tree.end as usize];
+        assert_eq!(&bytes[at(VERITY_NUMBER)..][..tree_bytes.len()], tree_bytes);
+        assert_eq!(&bytes[at(POLICY_NUMBER)..][..6], b"signed");
+        assert_eq!(data_bytes, data.len() as u64);
+
+        let json = crate::exec::Tool::new("sfdisk")
+            .arg("--json")
+            .arg(&disk.path)
+            .output()
+            .expect("sfdisk (util-linux's fdisk package) reads the disk");
+        let json: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        let parts = json["partitiontable"]["partitions"].as_array().unwrap();
+        let types: Vec<_> = parts.iter().map(|p| p["type"].as_str().unwrap()).collect();
+        assert_eq!(
+            types,
+            [
+                ROOT_X86_64.to_string().to_uppercase(),
+                ROOT_X86_64_VERITY.to_string().to_uppercase(),
+                POLICY_SLOT.to_string().to_uppercase()
+            ]
+        );
+
+        let part = |n: u32, name: &str| {
+            let path = work.path().join(name);
+            let p = disk.partition(n);
+            let start = (p.first * SECTOR) as usize;
+            fs::write(&path, &bytes[start..start + (p.sectors * SECTOR) as usize]).unwrap();
+            path
+        };
+        let (root, hash) = (part(ROOT_NUMBER, "root"), part(VERITY_NUMBER, "hash"));
+        crate::exec::Tool::new("veritysetup")
+            .arg("verify")
+            .arg(&root)
+            .arg(&hash)
+            .arg(verity.root_hash())
+            .args(["--no-superblock", "--hash-offset=0", "--data-blocks=300"])
+            .arg(format!("--salt={}", hex::encode(&verity.params.salt)))
+            .run()
+            .expect("veritysetup verifies the root partition against the tree partition");
+        assert!(
+            verity
+                .dm_table("R", "H")
+                .contains(" verity 1 R H 4096 4096 300 0 sha256 ")
+        );
+
+        // Unchanged inputs: the disk is reused, not rewritten.
+        let before = fs::metadata(&disk.path).unwrap().modified().unwrap();
+        build(&inputs, work.path()).unwrap();
+        assert_eq!(
+            fs::metadata(&disk.path).unwrap().modified().unwrap(),
+            before
         );
     }
 }

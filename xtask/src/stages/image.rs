@@ -45,6 +45,8 @@ pub struct ImageRequest {
     pub policy_version: Option<String>,
 }
 
+/// The guest's name for the image's disk, whose partitions are `/dev/vda2`, ...
+const DISK_DEVICE: &str = "/dev/vda";
 /// The guest's name for the sealed partition: the second disk.
 const SEALED_DEVICE: &str = "/dev/vdb";
 
@@ -192,10 +194,14 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
 
     let keys = timings.time("keys", || session.keys(&request.signer))?;
     let signed_policy = timings.time("sign", || keys.sign_policy(policy_text.as_bytes()))?;
-    let disk_path = work_dir.join("disk.img");
-    let slot = timings.time("disk", || {
-        disk::assemble(&verity.disk, &signed_policy, &disk_path)
+    let disk = timings.time("disk", || {
+        let inputs = disk::DiskInputs {
+            verity: &verity,
+            signed_policy: &signed_policy,
+        };
+        disk::build(&inputs, &work_dir)
     })?;
+    let disk_path = disk.path.clone();
 
     let kernel = timings.time("kernel", || {
         let inputs = kernel_inputs(
@@ -217,12 +223,9 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
         "root=/dev/dm-0".to_owned(),
         "ro".to_owned(),
         "rootfstype=erofs".to_owned(),
-        "dm-mod.waitfor=/dev/vda".to_owned(),
-        format!("dm-mod.create=\"{}\"", verity.dm_table("/dev/vda")),
-        slot.cmdline_arg(policy.name(), "/dev/vda"),
-        "init=/sbin/init".to_owned(),
-        "panic=-1".to_owned(),
     ]);
+    cmdline.extend(disk.cmdline(&verity, policy.name(), DISK_DEVICE));
+    cmdline.extend(["init=/sbin/init".to_owned(), "panic=-1".to_owned()]);
     if sealed.is_some() {
         // The init mounts it read-only there; see rootfs/init/src/sealed.rs.
         cmdline.push(format!(
@@ -259,6 +262,7 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
                 json!({"erofs_sha256": rootfs_sha256, "key": rootfs.key}),
             ),
             ("verity", verity.summary()),
+            ("disk", disk.summary()),
             (
                 "sealed",
                 match &sealed {

@@ -28,12 +28,41 @@ impl VerityOutput {
         self.formatted.root_hash.to_string()
     }
 
-    /// The `dm-mod.create=` table: a read-only verity device over `device`, data then tree.
-    pub fn dm_table(&self, device: &str) -> String {
+    /// The `dm-mod.create=` table: a read-only verity device over `data_device`, with the tree
+    /// at the start of `hash_device` (its own partition, hash start block 0, no superblock).
+    pub fn dm_table(&self, data_device: &str, hash_device: &str) -> String {
+        let (formatted, params) = self.separate_tree();
         format!(
             "rootfs,,,ro,0 {} verity {}",
-            self.formatted.data_sectors(&self.params),
-            self.formatted.table(&self.params, device, device)
+            formatted.data_sectors(&params),
+            formatted.table(&params, data_device, hash_device)
+        )
+    }
+
+    /// The geometry with the tree moved to offset 0 of a device of its own. The tree's bytes do
+    /// not depend on where it lies: each hash block holds only the hashes of the blocks below.
+    fn separate_tree(&self) -> (Formatted, Params) {
+        let params = Params {
+            hash_offset: 0,
+            ..self.params.clone()
+        };
+        let geometry = Geometry::new(&params, self.formatted.geometry.data_blocks)
+            .expect("a geometry that was valid at another offset is valid at 0");
+        (
+            Formatted {
+                root_hash: self.formatted.root_hash,
+                geometry,
+            },
+            params,
+        )
+    }
+
+    /// Where the data and the tree lie in [`Self::disk`]: `(data bytes, tree range)`.
+    pub fn layout(&self) -> (u64, std::ops::Range<u64>) {
+        let geometry = &self.formatted.geometry;
+        (
+            geometry.data_blocks * BLOCK_SIZE,
+            geometry.tree_offset..geometry.hash_end,
         )
     }
 
@@ -143,14 +172,18 @@ mod tests {
         fs::write(&rootfs, vec![7u8; 10 * BLOCK_SIZE as usize]).unwrap();
         let output = build(&rootfs, "key", work.path()).unwrap();
         assert_eq!(
-            output.dm_table("/dev/vda"),
+            output.dm_table("/dev/vda2", "/dev/vda3"),
             format!(
-                "rootfs,,,ro,0 80 verity 1 /dev/vda /dev/vda 4096 4096 10 10 sha256 {} {}",
+                "rootfs,,,ro,0 80 verity 1 /dev/vda2 /dev/vda3 4096 4096 10 0 sha256 {} {}",
                 output.root_hash(),
                 sha256_file(&rootfs).unwrap()
             )
         );
         let again = build(&rootfs, "key", work.path()).unwrap();
-        assert_eq!(again.dm_table("/dev/vda"), output.dm_table("/dev/vda"));
+        assert_eq!(again.dm_table("a", "b"), output.dm_table("a", "b"));
+        assert_eq!(
+            output.layout(),
+            (10 * BLOCK_SIZE, 10 * BLOCK_SIZE..11 * BLOCK_SIZE)
+        );
     }
 }
