@@ -33,6 +33,9 @@ const HOST_PACKAGES: &[&str] = &[
     "cryptsetup-bin",
     "fsverity",
     "openssl",
+    // The tests' readers of disk.img: sfdisk (util-linux) and systemd-dissect.
+    "fdisk",
+    "systemd-container",
     // For the SPDX validator's venv.
     "python3-venv",
 ];

@@ -6,6 +6,7 @@
 mod cases;
 mod cpio;
 mod differential;
+mod disk;
 mod dynamic;
 mod firewall;
 mod imports;
@@ -167,6 +168,19 @@ pub fn run(session: &Session, args: &TestArgs) -> Result<ExitCode> {
             started,
             sbom::check(&toolchain.spdx_validator, &image),
         );
+        for (name, check) in [
+            (
+                "sfdisk_reads_the_partitions",
+                disk::sfdisk_reads_the_partitions as fn(&Image) -> Result<(), String>,
+            ),
+            (
+                "systemd_dissect_finds_root_and_verity",
+                disk::systemd_dissect_finds_root_and_verity,
+            ),
+        ] {
+            let started = Instant::now();
+            tally.record(&format!("{}/{name}", ipe.name()), started, check(&image));
+        }
         let guests = Guests {
             accel: guests::choose_accel(&project.cache, &image.boot),
             boot_timeout,
