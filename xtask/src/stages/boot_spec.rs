@@ -6,22 +6,18 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-/// What to boot: the kernel, the disks in the order the guest sees them, the command line.
+/// What to boot: the kernel, the disk (every partition of the image), the command line.
 #[derive(Debug, Clone)]
 pub struct BootSpec {
     pub kernel: PathBuf,
     pub disk: PathBuf,
-    /// The sealed partition (ext4 with fs-verity), attached second, when a layer seals binaries.
-    pub sealed_disk: Option<PathBuf>,
     pub cmdline: String,
 }
 
 impl BootSpec {
-    /// The image's disks in the order the guest sees them: `/dev/vda`, then `/dev/vdb`.
+    /// The image's disks in the order the guest sees them: `/dev/vda`, its only one.
     pub fn disks(&self) -> Vec<PathBuf> {
-        std::iter::once(self.disk.clone())
-            .chain(self.sealed_disk.clone())
-            .collect()
+        vec![self.disk.clone()]
     }
 
     /// The guest's name for the first disk attached after the image's own, as tests do.
@@ -36,7 +32,6 @@ impl BootSpec {
 pub struct BootFile {
     pub kernel: String,
     pub disk: String,
-    pub sealed_disk: Option<String>,
     pub cmdline: String,
 }
 
@@ -61,7 +56,6 @@ impl BootFile {
         BootSpec {
             kernel: out_dir.join(&self.kernel),
             disk: out_dir.join(&self.disk),
-            sealed_disk: self.sealed_disk.as_ref().map(|name| out_dir.join(name)),
             cmdline: self.cmdline.clone(),
         }
     }

@@ -1,7 +1,8 @@
 //! Stage `disk`: the device's one disk, a GPT laid out by the UAPI Discoverable Partitions
 //! Specification: the erofs root and its dm-verity hash tree as `root-x86-64` and
 //! `root-x86-64-verity`, with the partition UUIDs systemd-repart gives them (the first and the
-//! last 128 bits of the root hash), and the signed-policy slot as a partition of our own type.
+//! last 128 bits of the root hash), the signed-policy slot and the sealed partition (ext4 with
+//! fs-verity, when a layer seals binaries) as partitions of types of our own.
 //! The slot lies outside the verity data, since the policy names the root hash; its signature,
 //! checked by the kernel, is what protects it.
 //!
@@ -10,7 +11,7 @@
 //! bytes into place on a plain file: no loop device, no mount, no root.
 //!
 //! Cache key: this stage's code, the root hash (which pins the data and the tree), the verity
-//! parameters and the signed policy (`disk.key`).
+//! parameters, the signed policy and the sealed partition's sha256 (`disk.key`).
 
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -30,12 +31,16 @@ pub const ROOT_X86_64_VERITY: Guid = Guid::parse("2c7357ed-ebd2-46d9-aec1-23d437
 /// Ours: a signed IPE policy (DER PKCS#7, policy attached) from byte 0, its length on the kernel
 /// command line, zeros after it. Generated once for this project; see ARCHITECTURE.md.
 pub const POLICY_SLOT: Guid = Guid::parse("94a5469a-6030-4fb7-9c71-4e30af789b34");
+/// Ours: the sealed partition, an ext4 file system whose files have fs-verity enabled, mounted
+/// read-only where `appliance.sealed=` says. Generated once for this project; see ARCHITECTURE.md.
+pub const SEALED: Guid = Guid::parse("199c1540-fe2f-474a-9bab-9f6561596703");
 
 /// Partition numbers, which are also the guest's device names (`/dev/vda2`, ...). 1 is kept for
 /// the ESP.
 pub const ROOT_NUMBER: u32 = 2;
 pub const VERITY_NUMBER: u32 = 3;
 pub const POLICY_NUMBER: u32 = 4;
+pub const SEALED_NUMBER: u32 = 5;
 
 /// The slot holds the largest PKCS#7 the kernel takes (65535 bytes), so a field update always fits.
 pub const POLICY_SLOT_BYTES: u64 = 64 * 1024;
@@ -45,6 +50,8 @@ const ALIGN: u64 = 1024 * 1024;
 pub struct DiskInputs<'a> {
     pub verity: &'a VerityOutput,
     pub signed_policy: &'a [u8],
+    /// The sealed partition's image (`sealed.img`), if a layer seals binaries.
+    pub sealed: Option<&'a Path>,
 }
 
 /// Where the signed policy sits, for the init to find it.
@@ -77,6 +84,15 @@ impl Disk {
             .iter()
             .find(|p| p.number == number)
             .expect("the layout has every numbered partition")
+    }
+
+    /// The guest's name for the sealed partition, if there is one.
+    pub fn sealed_device(&self, disk_device: &str) -> Option<String> {
+        self.table
+            .partitions
+            .iter()
+            .any(|p| p.number == SEALED_NUMBER)
+            .then(|| format!("{disk_device}{SEALED_NUMBER}"))
     }
 
     pub fn root_partuuid(&self) -> Guid {
@@ -135,7 +151,12 @@ fn align(bytes: u64) -> u64 {
 }
 
 /// The partition table for a root hash and the sizes of the data and the tree. Pure.
-pub fn layout(root_hash: &[u8], data_bytes: u64, tree_bytes: u64) -> Result<gpt::Table> {
+pub fn layout(
+    root_hash: &[u8],
+    data_bytes: u64,
+    tree_bytes: u64,
+    sealed_bytes: Option<u64>,
+) -> Result<gpt::Table> {
     ensure!(
         root_hash.len() >= 32,
         "a root hash of {} bytes; the partition UUIDs need 32",
@@ -154,6 +175,16 @@ pub fn layout(root_hash: &[u8], data_bytes: u64, tree_bytes: u64) -> Result<gpt:
     };
     let mut partitions = Vec::new();
     let mut next = ALIGN;
+    let sealed = sealed_bytes.map(|bytes| {
+        (
+            SEALED_NUMBER,
+            SEALED,
+            derived("appliance sealed partition"),
+            bytes,
+            ATTR_READ_ONLY,
+            "appliance-sealed",
+        )
+    });
     for (number, type_guid, guid, bytes, attributes, name) in [
         (
             ROOT_NUMBER,
@@ -179,7 +210,10 @@ pub fn layout(root_hash: &[u8], data_bytes: u64, tree_bytes: u64) -> Result<gpt:
             0,
             "appliance-policy",
         ),
-    ] {
+    ]
+    .into_iter()
+    .chain(sealed)
+    {
         ensure!(
             bytes > 0 && bytes % SECTOR == 0,
             "partition {name} would hold {bytes} bytes, not a whole number of sectors"
@@ -231,6 +265,14 @@ pub fn build(inputs: &DiskInputs, work_dir: &Path) -> Result<Disk> {
         verity.formatted.root_hash.as_ref(),
         data_bytes,
         (tree.end - tree.start).div_ceil(SECTOR) * SECTOR,
+        match inputs.sealed {
+            Some(path) => Some(
+                fs::metadata(path)
+                    .with_context(|| format!("reading {}", path.display()))?
+                    .len(),
+            ),
+            None => None,
+        },
     )?;
     let disk = Disk {
         path: work_dir.join("disk.img"),
@@ -244,6 +286,13 @@ pub fn build(inputs: &DiskInputs, work_dir: &Path) -> Result<Disk> {
         .input("code", super::stage_sources::DISK)
         .input("verity", verity.summary().to_string())
         .input("signed policy", inputs.signed_policy)
+        .input(
+            "sealed",
+            match inputs.sealed {
+                Some(path) => cache::sha256_file(path)?,
+                None => "none".to_owned(),
+            },
+        )
         .finish();
     let stamp = work_dir.join("disk.key");
     if disk.path.is_file() && fs::read_to_string(&stamp).is_ok_and(|old| old == key) {
@@ -273,6 +322,12 @@ pub fn build(inputs: &DiskInputs, work_dir: &Path) -> Result<Disk> {
     )?;
     file.seek(SeekFrom::Start(start(POLICY_NUMBER)))?;
     file.write_all(inputs.signed_policy)?;
+    if let Some(path) = inputs.sealed {
+        let mut sealed =
+            fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let len = sealed.metadata()?.len();
+        copy_range(&mut sealed, 0, len, &mut file, start(SEALED_NUMBER))?;
+    }
     file.sync_all()?;
     staged
         .persist(&disk.path)
@@ -290,7 +345,7 @@ mod tests {
     /// The example of the research notes, checked against systemd-repart 252's derivation.
     #[test]
     fn root_and_verity_uuids_are_the_root_hash_halves_verbatim() {
-        let table = layout(&hex::decode(HASH).unwrap(), 10 * 4096, 4096).unwrap();
+        let table = layout(&hex::decode(HASH).unwrap(), 10 * 4096, 4096, None).unwrap();
         let by_number = |n| table.partitions.iter().find(|p| p.number == n).unwrap();
         assert_eq!(
             by_number(ROOT_NUMBER).guid.to_string(),
@@ -307,7 +362,7 @@ mod tests {
             "1 is the ESP's"
         );
         // Reproducible: the same root hash gives the same table.
-        let again = layout(&hex::decode(HASH).unwrap(), 10 * 4096, 4096).unwrap();
+        let again = layout(&hex::decode(HASH).unwrap(), 10 * 4096, 4096, None).unwrap();
         assert_eq!(again.disk_guid, table.disk_guid);
         assert_eq!(again.partitions, table.partitions);
     }
@@ -334,9 +389,12 @@ mod tests {
         let data: Vec<u8> = (0..300 * 4096u32).map(|i| (i % 251) as u8).collect();
         fs::write(&rootfs, &data).unwrap();
         let verity = super::super::verity::build(&rootfs, "key", work.path()).unwrap();
+        let sealed = work.path().join("sealed.img");
+        fs::write(&sealed, vec![0x5e; 3 * 4096]).unwrap();
         let inputs = DiskInputs {
             verity: &verity,
             signed_policy: b"signed",
+            sealed: Some(&sealed),
         };
         let disk = build(&inputs, work.path()).unwrap();
         let bytes = fs::read(&disk.path).unwrap();
@@ -347,6 +405,11 @@ mod tests {
         let tree_bytes = &verity_image[tree.start as usize..tree.end as usize];
         assert_eq!(&bytes[at(VERITY_NUMBER)..][..tree_bytes.len()], tree_bytes);
         assert_eq!(&bytes[at(POLICY_NUMBER)..][..6], b"signed");
+        assert_eq!(
+            &bytes[at(SEALED_NUMBER)..][..3 * 4096],
+            &[0x5e; 3 * 4096][..]
+        );
+        assert_eq!(disk.sealed_device("/dev/vda").unwrap(), "/dev/vda5");
         assert_eq!(data_bytes, data.len() as u64);
 
         let json = crate::exec::Tool::new("sfdisk")
@@ -362,7 +425,8 @@ mod tests {
             [
                 ROOT_X86_64.to_string().to_uppercase(),
                 ROOT_X86_64_VERITY.to_string().to_uppercase(),
-                POLICY_SLOT.to_string().to_uppercase()
+                POLICY_SLOT.to_string().to_uppercase(),
+                SEALED.to_string().to_uppercase(),
             ]
         );
 

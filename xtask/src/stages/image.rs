@@ -47,8 +47,6 @@ pub struct ImageRequest {
 
 /// The guest's name for the image's disk, whose partitions are `/dev/vda2`, ...
 const DISK_DEVICE: &str = "/dev/vda";
-/// The guest's name for the sealed partition: the second disk.
-const SEALED_DEVICE: &str = "/dev/vdb";
 
 /// A built appliance, as a value: tests and benchmarks derive their variants from it.
 pub struct Image {
@@ -198,6 +196,7 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
         let inputs = disk::DiskInputs {
             verity: &verity,
             signed_policy: &signed_policy,
+            sealed: sealed.as_ref().map(|sealed| sealed.image.as_path()),
         };
         disk::build(&inputs, &work_dir)
     })?;
@@ -226,10 +225,10 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
     ]);
     cmdline.extend(disk.cmdline(&verity, policy.name(), DISK_DEVICE));
     cmdline.extend(["init=/sbin/init".to_owned(), "panic=-1".to_owned()]);
-    if sealed.is_some() {
+    if let Some(device) = disk.sealed_device(DISK_DEVICE) {
         // The init mounts it read-only there; see rootfs/init/src/sealed.rs.
         cmdline.push(format!(
-            "appliance.sealed={SEALED_DEVICE},{}",
+            "appliance.sealed={device},{}",
             layers::SEALED_MOUNT
         ));
     }
@@ -347,11 +346,10 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
     let boot_file = BootFile {
         kernel: "bzImage".to_owned(),
         disk: "disk.img".to_owned(),
-        sealed_disk: sealed.as_ref().map(|_| "sealed.img".to_owned()),
         cmdline: cmdline.clone(),
     };
     timings.time("outputs", || {
-        let mut files = vec![
+        let files = vec![
             ("bzImage", Deliverable::File(kernel.bzimage.clone())),
             ("disk.img", Deliverable::File(disk_path.clone())),
             (
@@ -374,9 +372,6 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
                 Deliverable::Bytes((serde_json::to_string_pretty(&boot_file)? + "\n").into_bytes()),
             ),
         ];
-        if let Some(sealed) = &sealed {
-            files.push(("sealed.img", Deliverable::File(sealed.image.clone())));
-        }
         publish(&out_dir, files)
     })?;
     let boot = boot_file.in_folder(&out_dir);

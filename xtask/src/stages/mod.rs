@@ -4,7 +4,7 @@ mod apt_sources;
 pub mod binaries;
 pub mod boot_spec;
 pub mod debian_index;
-mod disk;
+pub mod disk;
 pub mod image;
 pub mod ipe_rust;
 mod kbuild;

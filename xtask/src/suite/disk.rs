@@ -9,6 +9,7 @@ use crate::stages::image::Image;
 const ROOT_X86_64: &str = "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709";
 const ROOT_X86_64_VERITY: &str = "2C7357ED-EBD2-46D9-AEC1-23D437EC2BF5";
 const POLICY_SLOT: &str = "94A5469A-6030-4FB7-9C71-4E30AF789B34";
+const SEALED: &str = "199C1540-FE2F-474A-9BAB-9F6561596703";
 
 /// `hex` (32 hex digits) as a UUID's text.
 fn uuid(hex: &str) -> String {
@@ -34,8 +35,8 @@ fn json(tool: Tool, what: &str) -> Result<serde_json::Value, String> {
     serde_json::from_slice(&out).map_err(|error| format!("{what} printed no JSON: {error}"))
 }
 
-/// `sfdisk --json disk.img`: a GPT with root, root-verity and the policy slot, by type, UUID
-/// and label.
+/// `sfdisk --json disk.img`: a GPT with root, root-verity, the policy slot and (when a layer
+/// seals binaries) the sealed partition, by type, UUID and label.
 pub fn sfdisk_reads_the_partitions(image: &Image) -> Result<(), String> {
     let disk = &image.boot.disk;
     let table = json(Tool::new("sfdisk").arg("--json").arg(disk), "sfdisk")?;
@@ -48,6 +49,10 @@ pub fn sfdisk_reads_the_partitions(image: &Image) -> Result<(), String> {
     }
     let partitions = table["partitions"].as_array().cloned().unwrap_or_default();
     let (root, verity) = expected_uuids(image);
+    let sealed = image
+        .sealed
+        .as_ref()
+        .map(|_| (SEALED, None, "appliance-sealed"));
     for (kind, uuid, name) in [
         (ROOT_X86_64, Some(root.to_uppercase()), "root-x86-64"),
         (
@@ -56,7 +61,10 @@ pub fn sfdisk_reads_the_partitions(image: &Image) -> Result<(), String> {
             "root-x86-64-verity",
         ),
         (POLICY_SLOT, None, "appliance-policy"),
-    ] {
+    ]
+    .into_iter()
+    .chain(sealed)
+    {
         let found = partitions
             .iter()
             .find(|p| p["type"] == kind)

@@ -220,7 +220,11 @@ pub fn policy_slot_denying_exec(image: &Image) -> Result<(PathBuf, String)> {
     crate::cache::write_atomic(&path, &disk)?;
     Ok((
         path,
-        format!("appliance.policy={name},/dev/vdc,0,{}", signed.len()),
+        format!(
+            "appliance.policy={name},{},0,{}",
+            image.boot.extra_disk_device(),
+            signed.len()
+        ),
     ))
 }
 

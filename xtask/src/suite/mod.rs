@@ -285,7 +285,7 @@ impl Guests {
         self.ruleset_failure_stops(tally, image)?;
 
         // One guest for both tampered disks: each case reads only its own.
-        let tampered = sealed::tampered_copy(&image.test_dir, tampered_copy(image)?)?;
+        let tampered = tampered_copy(image)?;
         self.run_cases(
             tally,
             image,
@@ -479,11 +479,13 @@ fn tampered_copy(image: &Image) -> Result<BootSpec> {
     let offset = tamper::flip_byte_of_file(&mut disk, image.build_record.as_bytes())
         .map_err(anyhow::Error::msg)?;
     let tampered_disk = image.test_dir.join("disk-tampered.img");
-    crate::cache::write_atomic(&tampered_disk, &disk)?;
     println!(
         "tampered copy: flipped the byte at offset {offset} of {}",
         tampered_disk.display()
     );
+    // The sealed partition is on the same disk: one byte of the sealed binary too.
+    sealed::flip_sealed_binary(image, &mut disk, &tampered_disk)?;
+    crate::cache::write_atomic(&tampered_disk, &disk)?;
     Ok(BootSpec {
         disk: tampered_disk,
         ..spec.clone()

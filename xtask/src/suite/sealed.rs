@@ -3,14 +3,14 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use appliance_qemu::Guest;
 
 use super::Case;
 use super::cases::{CaseResult, expect, run};
 use crate::exec::Tool;
 use crate::layers::SEALED_MOUNT;
-use crate::stages::boot_spec::BootSpec;
+use crate::stages::disk::SEALED_NUMBER;
 use crate::stages::image::Image;
 
 /// The binary the firewall layer seals.
@@ -30,14 +30,14 @@ pub const CASES: &[(&str, Case)] = &[
     ("sealed_binary_copy_is_denied", copy_is_denied),
 ];
 
-/// Cases on a copy of the partition with one byte of the sealed binary's data flipped.
+/// Cases on a copy of the disk with one byte of the sealed binary's data flipped.
 pub const TAMPERED_CASES: &[(&str, Case)] = &[(
     "tampered_sealed_binary_fails_with_eio",
     tampered_binary_fails_with_eio,
 )];
 
 fn has_sealed_disk(image: &Image) -> CaseResult {
-    expect(image.boot.sealed_disk.is_some(), || {
+    expect(image.sealed.is_some(), || {
         "the image has no sealed partition: no layer seals a binary (the firewall layer does)"
             .to_owned()
     })
@@ -46,11 +46,12 @@ fn has_sealed_disk(image: &Image) -> CaseResult {
 fn partition_is_read_only_ext4(guest: &mut Guest, image: &Image) -> CaseResult {
     has_sealed_disk(image)?;
     let mounts = run(guest, &format!("grep ' {SEALED_MOUNT} ' /proc/mounts"))?;
+    let device = format!("/dev/vda{SEALED_NUMBER}");
     expect(
         mounts
             .text
-            .starts_with(&format!("/dev/vdb {SEALED_MOUNT} ext4 ro,")),
-        || format!("{SEALED_MOUNT} is not the read-only ext4 /dev/vdb: {mounts:?}"),
+            .starts_with(&format!("{device} {SEALED_MOUNT} ext4 ro,")),
+        || format!("{SEALED_MOUNT} is not the read-only ext4 {device}: {mounts:?}"),
     )?;
     let write = run(guest, &format!("touch {SEALED_MOUNT}/added 2>&1"))?;
     expect(
@@ -64,11 +65,10 @@ fn partition_is_read_only_ext4(guest: &mut Guest, image: &Image) -> CaseResult {
 fn binary_runs_by_its_digest(guest: &mut Guest, image: &Image) -> CaseResult {
     has_sealed_disk(image)?;
     let digest = image
-        .boot
-        .sealed_disk
-        .as_deref()
+        .sealed
+        .as_ref()
         .ok_or_else(String::new)
-        .and_then(|disk| sealed_contents(disk).map_err(|error| format!("{error:#}")))
+        .and_then(|sealed| sealed_contents(&sealed.image).map_err(|error| format!("{error:#}")))
         .and_then(|contents| {
             verity::fs_verity::digest_bytes(&contents, &verity::fs_verity::Params::default())
                 .map_err(|error| error.to_string())
@@ -160,28 +160,21 @@ fn tampered_binary_fails_with_eio(guest: &mut Guest, image: &Image) -> CaseResul
     })
 }
 
-/// `spec` with its sealed partition replaced by a copy in which one byte of the sealed
-/// binary's data is flipped; unchanged when the image has no sealed partition.
-pub fn tampered_copy(test_dir: &Path, spec: BootSpec) -> Result<BootSpec> {
-    let Some(sealed_disk) = &spec.sealed_disk else {
-        return Ok(spec);
+/// Flips one byte of the sealed binary's data in `disk` (the bytes of the image's disk, whose
+/// sealed partition holds it), found by the contents the sealed partition's image gives; does
+/// nothing when the image has no sealed partition. `name` names the copy in the message.
+pub fn flip_sealed_binary(image: &Image, disk: &mut [u8], name: &Path) -> Result<()> {
+    let Some(sealed) = &image.sealed else {
+        return Ok(());
     };
-    let contents = sealed_contents(sealed_disk)?;
-    let mut disk =
-        std::fs::read(sealed_disk).with_context(|| format!("reading {}", sealed_disk.display()))?;
-    let offset = super::tamper::flip_byte_of_file(&mut disk, &contents).map_err(|error| {
-        anyhow::anyhow!("{SEALED_BINARY} in {}: {error}", sealed_disk.display())
-    })?;
-    let tampered_disk = test_dir.join("sealed-tampered.img");
-    crate::cache::write_atomic(&tampered_disk, &disk)?;
+    let contents = sealed_contents(&sealed.image)?;
+    let offset = super::tamper::flip_byte_of_file(disk, &contents)
+        .map_err(|error| anyhow::anyhow!("{SEALED_BINARY} in {}: {error}", name.display()))?;
     println!(
-        "tampered copy: flipped the byte at offset {offset} of {}",
-        tampered_disk.display()
+        "tampered copy: flipped the byte at offset {offset} of {} ({SEALED_BINARY})",
+        name.display()
     );
-    Ok(BootSpec {
-        sealed_disk: Some(tampered_disk),
-        ..spec
-    })
+    Ok(())
 }
 
 /// The sealed binary's data as the partition holds it, read without mounting it.
