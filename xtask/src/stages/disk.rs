@@ -6,9 +6,9 @@
 //! The slot lies outside the verity data, since the policy names the root hash; its signature,
 //! checked by the kernel, is what protects it.
 //!
-//! Entry 1 is left empty for the EFI System Partition that the signed UKI will need (issue 13),
-//! so that adding it renumbers nothing. The layout is pure ([`layout`]); [`build`] copies the
-//! bytes into place on a plain file: no loop device, no mount, no root.
+//! Partition 1 is an EFI System Partition, an empty FAT32 made by `mkfs.vfat` on a file, for the
+//! signed UKI that issue 13 puts at `\EFI\BOOT\BOOTX64.EFI`. The layout is pure ([`layout`]);
+//! [`build`] copies the bytes into place on a plain file: no loop device, no mount, no root.
 //!
 //! Cache key: this stage's code, the root hash (which pins the data and the tree), the verity
 //! parameters, the signed policy and the sealed partition's sha256 (`disk.key`).
@@ -22,8 +22,11 @@ use serde_json::json;
 
 use super::verity::VerityOutput;
 use crate::cache::{self, KeyHasher};
+use crate::exec::Tool;
 use crate::gpt::{self, ATTR_READ_ONLY, Guid, Partition, SECTOR};
 
+/// The EFI System Partition (UEFI; `SD_GPT_ESP`).
+pub const ESP: Guid = Guid::parse("c12a7328-f81f-11d2-ba4b-00a0c93ec93b");
 /// Discoverable Partitions Specification, x86-64 root (`SD_GPT_ROOT_X86_64`).
 pub const ROOT_X86_64: Guid = Guid::parse("4f68bce3-e8cd-4db1-96e7-fbcaf984b709");
 /// Discoverable Partitions Specification, x86-64 root verity (`SD_GPT_ROOT_X86_64_VERITY`).
@@ -35,8 +38,8 @@ pub const POLICY_SLOT: Guid = Guid::parse("94a5469a-6030-4fb7-9c71-4e30af789b34"
 /// read-only where `appliance.sealed=` says. Generated once for this project; see ARCHITECTURE.md.
 pub const SEALED: Guid = Guid::parse("199c1540-fe2f-474a-9bab-9f6561596703");
 
-/// Partition numbers, which are also the guest's device names (`/dev/vda2`, ...). 1 is kept for
-/// the ESP.
+/// Partition numbers, which are also the guest's device names (`/dev/vda2`, ...).
+pub const ESP_NUMBER: u32 = 1;
 pub const ROOT_NUMBER: u32 = 2;
 pub const VERITY_NUMBER: u32 = 3;
 pub const POLICY_NUMBER: u32 = 4;
@@ -44,6 +47,10 @@ pub const SEALED_NUMBER: u32 = 5;
 
 /// The slot holds the largest PKCS#7 the kernel takes (65535 bytes), so a field update always fits.
 pub const POLICY_SLOT_BYTES: u64 = 64 * 1024;
+/// The ESP's size: FAT32 needs 65525 clusters at least, and 64 MiB of 512-byte clusters holds
+/// a UKI of today's kernel (a bzImage of 2.5 MB) many times over. Sparse until something is
+/// written into it.
+pub const ESP_BYTES: u64 = 64 * 1024 * 1024;
 /// Partitions start on MiB boundaries, as fdisk and systemd-repart place them.
 const ALIGN: u64 = 1024 * 1024;
 
@@ -187,6 +194,14 @@ pub fn layout(
     });
     for (number, type_guid, guid, bytes, attributes, name) in [
         (
+            ESP_NUMBER,
+            ESP,
+            derived("appliance esp partition"),
+            ESP_BYTES,
+            0,
+            "esp",
+        ),
+        (
             ROOT_NUMBER,
             ROOT_X86_64,
             Guid(first_half),
@@ -234,6 +249,28 @@ pub fn layout(
         total_sectors: (next + gpt::BACKUP_SECTORS * SECTOR).div_ceil(ALIGN) * ALIGN / SECTOR,
         partitions,
     })
+}
+
+/// The ESP's FAT volume ID (8 hex digits for `mkfs.vfat -i`), reproducible: from the root hash.
+pub fn esp_volume_id(root_hash: &[u8]) -> String {
+    cache::sha256_hex(
+        [b"appliance esp volume id".as_slice(), root_hash]
+            .concat()
+            .as_slice(),
+    )[..8]
+        .to_owned()
+}
+
+/// An empty FAT32 file system of [`ESP_BYTES`] at `path`, the same bytes on every run:
+/// `--invariant` fixes its times and serial, and `-i` after it sets the volume ID.
+fn make_esp(path: &Path, volume_id: &str) -> Result<()> {
+    Tool::new("mkfs.vfat")
+        .args(["-C", "--invariant", "-i", volume_id, "-F", "32", "-n", "ESP"])
+        .arg(path)
+        .arg((ESP_BYTES / 1024).to_string())
+        .output()
+        .context("making the ESP's FAT file system: is dosfstools installed? `cargo xtask setup` installs it")?;
+    Ok(())
 }
 
 /// Copies `len` bytes from `source` at `from` to `target` at `to`.
@@ -320,6 +357,13 @@ pub fn build(inputs: &DiskInputs, work_dir: &Path) -> Result<Disk> {
         &mut file,
         start(VERITY_NUMBER),
     )?;
+    let scratch = tempfile::Builder::new()
+        .prefix(".esp.tmp")
+        .tempdir_in(work_dir)?;
+    let esp = scratch.path().join("esp.img");
+    make_esp(&esp, &esp_volume_id(verity.formatted.root_hash.as_ref()))?;
+    let mut esp = fs::File::open(&esp)?;
+    copy_range(&mut esp, 0, ESP_BYTES, &mut file, start(ESP_NUMBER))?;
     file.seek(SeekFrom::Start(start(POLICY_NUMBER)))?;
     file.write_all(inputs.signed_policy)?;
     if let Some(path) = inputs.sealed {
@@ -357,10 +401,7 @@ mod tests {
         );
         assert!(table.partitions.iter().all(|p| p.first % 2048 == 0));
         assert_eq!(by_number(POLICY_NUMBER).sectors, 128);
-        assert!(
-            table.partitions.iter().all(|p| p.number != 1),
-            "1 is the ESP's"
-        );
+        assert_eq!(by_number(ESP_NUMBER).first, 2048, "the ESP comes first");
         // Reproducible: the same root hash gives the same table.
         let again = layout(&hex::decode(HASH).unwrap(), 10 * 4096, 4096, None).unwrap();
         assert_eq!(again.disk_guid, table.disk_guid);
@@ -405,6 +446,7 @@ mod tests {
         let tree_bytes = &verity_image[tree.start as usize..tree.end as usize];
         assert_eq!(&bytes[at(VERITY_NUMBER)..][..tree_bytes.len()], tree_bytes);
         assert_eq!(&bytes[at(POLICY_NUMBER)..][..6], b"signed");
+
         assert_eq!(
             &bytes[at(SEALED_NUMBER)..][..3 * 4096],
             &[0x5e; 3 * 4096][..]
@@ -423,6 +465,7 @@ mod tests {
         assert_eq!(
             types,
             [
+                ESP.to_string().to_uppercase(),
                 ROOT_X86_64.to_string().to_uppercase(),
                 ROOT_X86_64_VERITY.to_string().to_uppercase(),
                 POLICY_SLOT.to_string().to_uppercase(),
@@ -437,7 +480,14 @@ mod tests {
             fs::write(&path, &bytes[start..start + (p.sectors * SECTOR) as usize]).unwrap();
             path
         };
-        let (root, hash) = (part(ROOT_NUMBER, "root"), part(VERITY_NUMBER, "hash"));
+        let root = part(ROOT_NUMBER, "root");
+        let hash = part(VERITY_NUMBER, "hash");
+        let esp = part(ESP_NUMBER, "esp");
+        crate::exec::Tool::new("fsck.vfat")
+            .arg("-n")
+            .arg(&esp)
+            .run()
+            .expect("fsck.vfat finds the ESP clean");
         crate::exec::Tool::new("veritysetup")
             .arg("verify")
             .arg(&root)
@@ -460,5 +510,10 @@ mod tests {
             fs::metadata(&disk.path).unwrap().modified().unwrap(),
             before
         );
+        // Reproducible: built again elsewhere, later, the same bytes.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let elsewhere = tempfile::tempdir().unwrap();
+        let again = build(&inputs, elsewhere.path()).unwrap();
+        assert!(fs::read(&again.path).unwrap() == bytes, "two builds differ");
     }
 }

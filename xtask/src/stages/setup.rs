@@ -33,7 +33,9 @@ const HOST_PACKAGES: &[&str] = &[
     "cryptsetup-bin",
     "fsverity",
     "openssl",
-    // The tests' readers of disk.img: sfdisk (util-linux) and systemd-dissect.
+    // mkfs.vfat for disk.img's ESP; the tests' readers of disk.img: sfdisk (util-linux) and
+    // systemd-dissect.
+    "dosfstools",
     "fdisk",
     "systemd-container",
     // For the SPDX validator's venv.

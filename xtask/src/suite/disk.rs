@@ -6,6 +6,7 @@
 use crate::exec::Tool;
 use crate::stages::image::Image;
 
+const ESP: &str = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
 const ROOT_X86_64: &str = "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709";
 const ROOT_X86_64_VERITY: &str = "2C7357ED-EBD2-46D9-AEC1-23D437EC2BF5";
 const POLICY_SLOT: &str = "94A5469A-6030-4FB7-9C71-4E30AF789B34";
@@ -35,8 +36,8 @@ fn json(tool: Tool, what: &str) -> Result<serde_json::Value, String> {
     serde_json::from_slice(&out).map_err(|error| format!("{what} printed no JSON: {error}"))
 }
 
-/// `sfdisk --json disk.img`: a GPT with root, root-verity, the policy slot and (when a layer
-/// seals binaries) the sealed partition, by type, UUID and label.
+/// `sfdisk --json disk.img`: a GPT with the ESP, root, root-verity, the policy slot and (when a
+/// layer seals binaries) the sealed partition, by type, UUID and label.
 pub fn sfdisk_reads_the_partitions(image: &Image) -> Result<(), String> {
     let disk = &image.boot.disk;
     let table = json(Tool::new("sfdisk").arg("--json").arg(disk), "sfdisk")?;
@@ -54,6 +55,7 @@ pub fn sfdisk_reads_the_partitions(image: &Image) -> Result<(), String> {
         .as_ref()
         .map(|_| (SEALED, None, "appliance-sealed"));
     for (kind, uuid, name) in [
+        (ESP, None, "esp"),
         (ROOT_X86_64, Some(root.to_uppercase()), "root-x86-64"),
         (
             ROOT_X86_64_VERITY,
@@ -85,8 +87,8 @@ pub fn sfdisk_reads_the_partitions(image: &Image) -> Result<(), String> {
     Ok(())
 }
 
-/// `systemd-dissect --root-hash=HEX disk.img` finds the root (erofs, verity yes) and the
-/// root-verity partition. It needs a loop device, so root: the suite runs as root.
+/// `systemd-dissect --root-hash=HEX disk.img` finds the root (erofs, verity yes), the
+/// root-verity partition and the ESP (vfat). It needs a loop device, so root: the suite runs as root.
 pub fn systemd_dissect_finds_root_and_verity(image: &Image) -> Result<(), String> {
     let dissected = json(
         Tool::new("systemd-dissect")
@@ -117,6 +119,10 @@ pub fn systemd_dissect_finds_root_and_verity(image: &Image) -> Result<(), String
         return Err(format!(
             "systemd-dissect's root-verity is not {verity}: {found}"
         ));
+    }
+    let found = find("esp")?;
+    if found["fstype"] != "vfat" {
+        return Err(format!("systemd-dissect's ESP is not vfat: {found}"));
     }
     Ok(())
 }
