@@ -31,10 +31,10 @@ pub enum Command {
     Setup,
     /// Build the appliance from layers into target/appliance/<name>/.
     ///
-    /// Writes bzImage, disk.img (erofs rootfs + dm-verity hash tree + signed policy),
-    /// sealed.img, policy.pol, policy.p7s, cmdline.txt, manifest.json (everything that went in
-    /// and came out, with hashes), build.json and boot.json: the folder is written whole under
-    /// a temporary name and swapped in. Intermediates live in target/appliance-work/<name>/,
+    /// Writes bzImage, disk.img (GPT: ESP, erofs rootfs, dm-verity hash tree, signed policy,
+    /// sealed partition), policy.pol, policy.p7s, cmdline.txt, manifest.json (everything that
+    /// went in and came out, with hashes), build.json and boot.json: the folder is written whole
+    /// under a temporary name and swapped in. Intermediates live in target/appliance-work/<name>/,
     /// the build log beside it. Every stage is cached by a hash of its inputs and code: an
     /// unchanged build finishes in well under a second, and a change to the rootfs relinks the
     /// kernel (its boot policy) without recompiling it.
@@ -69,7 +69,7 @@ pub enum Command {
     /// The second build runs from a copy of this checkout's tracked files at another path,
     /// with an empty cache of its own (only verified downloads are shared), so it compiles the
     /// kernel and every binary again. Two builds of the same inputs must give byte-identical
-    /// bzImage, disk.img, sealed.img, policy.p7s, manifest.json and build.json; otherwise it
+    /// bzImage, disk.img, policy.p7s, manifest.json and build.json; otherwise it
     /// names the first file and offset that differ and fails.
     Repro(crate::cmd::repro::ReproArgs),
     /// Pin Debian packages with their whole dependency closure in packages.lock.

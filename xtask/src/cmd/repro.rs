@@ -51,7 +51,7 @@ pub fn run(session: &Session, args: &ReproArgs) -> Result<ExitCode> {
     );
     second_build(&request, &checkout, &second_cache)?;
 
-    // Every file of the shipped folder: bzImage, disk.img, sealed.img, the policy and its
+    // Every file of the shipped folder: bzImage, disk.img, the policy and its
     // signature, manifest.json, build.json, the command line and boot.json.
     let second_out = checkout.join("target/appliance").join(&request.name);
     match outputs::compare(&first.out_dir, &second_out, None) {

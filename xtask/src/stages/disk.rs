@@ -265,11 +265,23 @@ pub fn esp_volume_id(root_hash: &[u8]) -> String {
 /// `--invariant` fixes its times and serial, and `-i` after it sets the volume ID.
 fn make_esp(path: &Path, volume_id: &str) -> Result<()> {
     Tool::new("mkfs.vfat")
-        .args(["-C", "--invariant", "-i", volume_id, "-F", "32", "-n", "ESP"])
+        .args([
+            "-C",
+            "--invariant",
+            "-i",
+            volume_id,
+            "-F",
+            "32",
+            "-n",
+            "ESP",
+        ])
         .arg(path)
         .arg((ESP_BYTES / 1024).to_string())
         .output()
-        .context("making the ESP's FAT file system: is dosfstools installed? `cargo xtask setup` installs it")?;
+        .context(
+            "making the ESP's FAT file system: is dosfstools installed? \
+             `cargo xtask setup` installs it",
+        )?;
     Ok(())
 }
 

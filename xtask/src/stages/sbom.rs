@@ -120,7 +120,7 @@ pub fn document(inputs: &SbomInputs) -> Value {
         "downloadLocation": NOASSERTION,
         "filesAnalyzed": false,
         "primaryPackagePurpose": "FIRMWARE",
-        "comment": "The appliance: bzImage, disk.img (rootfs, dm-verity tree, signed policy), sealed.img",
+        "comment": "The appliance: bzImage, disk.img (GPT: ESP, rootfs, dm-verity tree, signed policy, sealed partition)",
     }));
     for part in [KERNEL, ROOTFS, POLICY, SIGNED_POLICY] {
         relationships.push(relationship(IMAGE, "CONTAINS", part));
@@ -175,7 +175,7 @@ pub fn document(inputs: &SbomInputs) -> Value {
             "filesAnalyzed": false,
             "primaryPackagePurpose": "FILE",
             "checksums": [sha256(hash)],
-            "comment": "The sealed partition: ext4, each file with fs-verity enabled",
+            "comment": "The sealed partition (partition 5 of disk.img): ext4, each file with fs-verity enabled",
         }));
         relationships.push(relationship(IMAGE, "CONTAINS", SEALED));
     }

@@ -88,7 +88,8 @@ pub fn sfdisk_reads_the_partitions(image: &Image) -> Result<(), String> {
 }
 
 /// `systemd-dissect --root-hash=HEX disk.img` finds the root (erofs, verity yes), the
-/// root-verity partition and the ESP (vfat). It needs a loop device, so root: the suite runs as root.
+/// root-verity partition and the ESP (vfat). It needs a loop device, so root: the suite runs
+/// as root.
 pub fn systemd_dissect_finds_root_and_verity(image: &Image) -> Result<(), String> {
     let dissected = json(
         Tool::new("systemd-dissect")
