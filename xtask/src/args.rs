@@ -96,6 +96,9 @@ pub struct ImageArgs {
     /// higher than the last released version recorded there.
     #[arg(long, value_name = "MAJOR.MINOR.REVISION")]
     pub policy_version: Option<String>,
+    /// `qcow2` also ships disk.qcow2, disk.img converted by qemu-img.
+    #[arg(long, value_enum, default_value = "raw")]
+    pub format: crate::stages::disk::DiskFormat,
 }
 
 impl ImageArgs {
@@ -113,6 +116,7 @@ impl ImageArgs {
             ipe,
             signer: self.signer.choice(workspace),
             policy_version: self.policy_version.clone(),
+            disk_format: self.format,
         })
     }
 }

@@ -54,6 +54,33 @@ pub const ESP_BYTES: u64 = 64 * 1024 * 1024;
 /// Partitions start on MiB boundaries, as fdisk and systemd-repart place them.
 const ALIGN: u64 = 1024 * 1024;
 
+/// The form `disk.img` also ships in: `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum DiskFormat {
+    /// `disk.img` alone, raw.
+    #[default]
+    Raw,
+    /// `disk.img` and `disk.qcow2`, converted by `qemu-img` (compact: zeros take no room).
+    Qcow2,
+}
+
+/// `disk` converted to qcow2 at `target` by `qemu-img convert` (written under a temporary name
+/// and renamed). Its output is the same bytes on every run: qcow2 headers hold no time.
+pub fn convert_qcow2(disk: &Path, target: &Path) -> Result<()> {
+    let staged = target.with_extension("qcow2.tmp");
+    Tool::new("qemu-img")
+        .args(["convert", "-f", "raw", "-O", "qcow2"])
+        .arg(disk)
+        .arg(&staged)
+        .output()
+        .context(
+            "converting disk.img to qcow2: is qemu-utils installed? \
+             `cargo xtask setup` installs it",
+        )?;
+    fs::rename(&staged, target)?;
+    Ok(())
+}
+
 pub struct DiskInputs<'a> {
     pub verity: &'a VerityOutput,
     pub signed_policy: &'a [u8],
@@ -527,5 +554,23 @@ mod tests {
         let elsewhere = tempfile::tempdir().unwrap();
         let again = build(&inputs, elsewhere.path()).unwrap();
         assert!(fs::read(&again.path).unwrap() == bytes, "two builds differ");
+
+        // qcow2: qemu-img reads back the same bytes, and two conversions are identical.
+        let qcow2 = work.path().join("disk.qcow2");
+        convert_qcow2(&disk.path, &qcow2).unwrap();
+        let raw = work.path().join("back.img");
+        crate::exec::Tool::new("qemu-img")
+            .args(["convert", "-f", "qcow2", "-O", "raw"])
+            .arg(&qcow2)
+            .arg(&raw)
+            .run()
+            .unwrap();
+        assert!(
+            fs::read(&raw).unwrap() == bytes,
+            "the qcow2 holds another disk"
+        );
+        let second = elsewhere.path().join("disk.qcow2");
+        convert_qcow2(&again.path, &second).unwrap();
+        assert!(fs::read(&qcow2).unwrap() == fs::read(&second).unwrap());
     }
 }

@@ -43,6 +43,8 @@ pub struct ImageRequest {
     pub signer: SignerChoice,
     /// Overrides the version in `policies/releases.toml`.
     pub policy_version: Option<String>,
+    /// `Qcow2` also ships `disk.qcow2`.
+    pub disk_format: disk::DiskFormat,
 }
 
 /// The guest's name for the image's disk, whose partitions are `/dev/vda2`, ...
@@ -201,6 +203,14 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
         disk::build(&inputs, &work_dir)
     })?;
     let disk_path = disk.path.clone();
+    let qcow2 = match request.disk_format {
+        disk::DiskFormat::Raw => None,
+        disk::DiskFormat::Qcow2 => Some(timings.time("qcow2", || {
+            let qcow2 = work_dir.join("disk.qcow2");
+            disk::convert_qcow2(&disk_path, &qcow2)?;
+            anyhow::Ok(qcow2)
+        })?),
+    };
 
     let kernel = timings.time("kernel", || {
         let inputs = kernel_inputs(
@@ -349,7 +359,7 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
         cmdline: cmdline.clone(),
     };
     timings.time("outputs", || {
-        let files = vec![
+        let mut files = vec![
             ("bzImage", Deliverable::File(kernel.bzimage.clone())),
             ("disk.img", Deliverable::File(disk_path.clone())),
             (
@@ -372,6 +382,9 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
                 Deliverable::Bytes((serde_json::to_string_pretty(&boot_file)? + "\n").into_bytes()),
             ),
         ];
+        if let Some(qcow2) = &qcow2 {
+            files.push(("disk.qcow2", Deliverable::File(qcow2.clone())));
+        }
         publish(&out_dir, files)
     })?;
     let boot = boot_file.in_folder(&out_dir);
