@@ -185,6 +185,10 @@ pub enum Error {
         status: ExitStatus,
     },
 
+    /// An EFI image could not be signed.
+    #[error("EFI image: {0}")]
+    Pe(#[from] pe_image::Error),
+
     /// A signature does not verify with the certificate's public key.
     #[error(
         "the signature from {signer} does not verify with the public key of certificate \

@@ -8,7 +8,9 @@
 //! - [`external`]: [`ExternalSigner`], a command that signs (HSM, smart card).
 //! - [`sign`]: [`sign_attached`] (IPE policies) and [`sign_detached`].
 //! - [`fsverity`]: the formatted digest an fs-verity builtin signature covers.
+//! - [`authenticode`]: Authenticode signatures of EFI applications (Secure Boot).
 //! - `pkcs7`: pure DER assembly of the SignedData message.
+//! - `spc`: pure DER assembly of Authenticode's SignedData.
 //! - `atomic`: temp-file-and-rename writes.
 //!
 //! Invariant: private keys never enter an image. Only certificates and
@@ -16,6 +18,7 @@
 //! directory or behind an external signer.
 
 mod atomic;
+pub mod authenticode;
 pub mod cert;
 mod error;
 pub mod external;
@@ -25,8 +28,10 @@ pub mod keystore;
 mod pkcs7;
 pub mod sign;
 pub mod signer;
+mod spc;
 
 pub use atomic::write_file;
+pub use authenticode::{authenticode_hash, authenticode_to_be_signed, sign_efi_image};
 pub use error::{Error, Result};
 pub use external::ExternalSigner;
 pub use fsverity::{FsVerityDigest, sign_fsverity_digest};

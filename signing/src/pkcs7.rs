@@ -24,13 +24,16 @@ use x509_cert::serial_number::SerialNumber;
 use crate::error::Result;
 
 /// pkcs7-signedData.
-const ID_SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
+pub(crate) const ID_SIGNED_DATA: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
 /// pkcs7-data.
 const ID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
 /// id-sha256.
-const ID_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
+pub(crate) const ID_SHA256: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
 /// rsaEncryption: the kernel wants this, not sha256WithRSAEncryption, in a SignerInfo.
-const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+pub(crate) const RSA_ENCRYPTION: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 
 /// Whether the signed content travels inside the PKCS#7 message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,12 +87,24 @@ struct SignerInfo {
 }
 
 #[derive(Clone, Debug, Eq, PartialEq, Sequence, ValueOrd)]
-struct IssuerAndSerialNumber {
+pub(crate) struct IssuerAndSerialNumber {
     issuer: Name,
     serial_number: SerialNumber,
 }
 
-fn algorithm(oid: ObjectIdentifier) -> AlgorithmIdentifierOwned {
+impl IssuerAndSerialNumber {
+    /// Names the certificate's key the way a SignerInfo does.
+    pub(crate) fn of(cert: &Certificate) -> Self {
+        let tbs = cert.tbs_certificate();
+        Self {
+            issuer: tbs.issuer().clone(),
+            serial_number: tbs.serial_number().clone(),
+        }
+    }
+}
+
+/// An algorithm identifier with NULL parameters, as openssl writes them.
+pub(crate) fn algorithm(oid: ObjectIdentifier) -> AlgorithmIdentifierOwned {
     AlgorithmIdentifierOwned {
         oid,
         parameters: Some(Any::null()),
@@ -107,13 +122,9 @@ pub fn encode(
     mode: Content,
     certificates: Certificates,
 ) -> Result<Vec<u8>> {
-    let tbs = cert.tbs_certificate();
     let signer_info = SignerInfo {
         version: 1,
-        issuer_and_serial_number: IssuerAndSerialNumber {
-            issuer: tbs.issuer().clone(),
-            serial_number: tbs.serial_number().clone(),
-        },
+        issuer_and_serial_number: IssuerAndSerialNumber::of(cert),
         digest_algorithm: algorithm(ID_SHA256),
         digest_encryption_algorithm: algorithm(RSA_ENCRYPTION),
         encrypted_digest: OctetString::new(signature)?,

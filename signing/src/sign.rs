@@ -48,7 +48,11 @@ pub fn sign_detached(content: &[u8], signer: &dyn Signer, cert: &Certificate) ->
 
 /// Gets a signature from `signer` and proves it verifies with `cert` before
 /// anything is built around it.
-fn checked_signature(content: &[u8], signer: &dyn Signer, cert: &Certificate) -> Result<Vec<u8>> {
+pub(crate) fn checked_signature(
+    content: &[u8],
+    signer: &dyn Signer,
+    cert: &Certificate,
+) -> Result<Vec<u8>> {
     let signature = signer.sign(content)?;
     let key = cert::public_key(cert)?;
     let digest = Sha256::digest(content);

@@ -1,8 +1,8 @@
 //! Running the reference tools from the integration tests.
 //!
-//! The reference tools are required: a missing `openssl` or `fsverity` fails
-//! the test instead of skipping it (install the `openssl` and `fsverity`
-//! Debian packages).
+//! The reference tools are required: a missing `openssl`, `fsverity` or
+//! `sbverify` fails the test instead of skipping it (install the `openssl`,
+//! `fsverity` and `sbsigntool` Debian packages).
 
 use std::process::{Command, Output, Stdio};
 
@@ -25,6 +25,6 @@ pub fn try_run(program: &str, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| {
-            panic!("cannot run `{program}` ({e}): the interop tests need it; install the Debian package `{program}`")
+            panic!("cannot run `{program}` ({e}): the interop tests need it; install the Debian package that provides it (openssl, fsverity, sbsigntool)")
         })
 }
