@@ -14,7 +14,7 @@ use std::ops::Range;
 
 use crate::checksum;
 use crate::error::{Error, Result};
-use crate::headers::{PeImage, put_u16, put_u32};
+use crate::headers::{PeImage, put_u32};
 
 /// WIN_CERT_REVISION_2_0.
 const WIN_CERT_REVISION_2_0: u16 = 0x0200;
@@ -93,9 +93,8 @@ impl UnsignedImage {
         u32::try_from(offset + table_size).map_err(too_large)?;
 
         bytes.extend_from_slice(&length_field.to_le_bytes());
-        bytes.extend_from_slice(&[0; 4]);
-        put_u16(&mut bytes, offset + 4, WIN_CERT_REVISION_2_0);
-        put_u16(&mut bytes, offset + 6, WIN_CERT_TYPE_PKCS_SIGNED_DATA);
+        bytes.extend_from_slice(&WIN_CERT_REVISION_2_0.to_le_bytes());
+        bytes.extend_from_slice(&WIN_CERT_TYPE_PKCS_SIGNED_DATA.to_le_bytes());
         bytes.extend_from_slice(pkcs7);
         bytes.resize(offset + table_size, 0);
 

@@ -14,8 +14,8 @@ use crate::checksum;
 use crate::error::{Error, Result};
 use crate::headers::{
     COFF_NUMBER_OF_SECTIONS, COFF_NUMBER_OF_SYMBOLS, COFF_POINTER_TO_SYMBOL_TABLE,
-    COFF_TIME_DATE_STAMP, OPT_SIZE_OF_IMAGE, OPT_SIZE_OF_INITIALIZED_DATA, PeImage, Section,
-    put_u16, put_u32, u32_at,
+    COFF_TIME_DATE_STAMP, OPT_SIZE_OF_IMAGE, OPT_SIZE_OF_INITIALIZED_DATA, PeImage,
+    SECTION_HEADER_SIZE, Section, put_u16, put_u32, u32_at,
 };
 
 /// Where each new section starts in memory: a page, as in the objcopy recipe.
@@ -64,7 +64,7 @@ pub fn append_sections(image: &[u8], sections: &[(&str, &[u8])]) -> Result<Vec<u
         .filter(|s| s.size_of_raw_data > 0)
         .map(|s| s.pointer_to_raw_data as usize)
         .fold(headers.size_of_headers as usize, usize::min);
-    if table_end + crate::headers::SECTION_HEADER_SIZE * sections.len() > limit {
+    if table_end + SECTION_HEADER_SIZE * sections.len() > limit {
         return Err(Error::NoRoomForSections {
             wanted: sections.len(),
             table_end,
@@ -76,6 +76,7 @@ pub fn append_sections(image: &[u8], sections: &[(&str, &[u8])]) -> Result<Vec<u
     let data_end = headers
         .sections
         .iter()
+        .filter(|s| s.size_of_raw_data > 0)
         .map(Section::raw_end)
         .fold(u64::from(headers.size_of_headers), u64::max);
     let file_alignment = u64::from(headers.file_alignment);
@@ -217,6 +218,24 @@ mod tests {
             Some(checksum::compute(&uki, OPTIONAL + 64))
         );
         assert_eq!(assemble(&stub, &parts(&linux, None)).unwrap(), uki);
+    }
+
+    #[test]
+    fn follows_a_section_without_file_data() {
+        let mut stub = test_image::image(0);
+        // A .bss: memory only, with a file pointer that points nowhere.
+        stub[PE + 6] = 2;
+        let bss = SECTION_TABLE + 40;
+        stub[bss..bss + 4].copy_from_slice(b".bss");
+        put(&mut stub, bss + 8, 0x100);
+        put(&mut stub, bss + 12, 0x2000);
+        put(&mut stub, bss + 20, 0x10_0000);
+        let uki = append_sections(&stub, &[(".osrel", b"ID=x\n")]).unwrap();
+        let osrel = PeImage::parse(&uki).unwrap().sections()[2].clone();
+        assert_eq!(
+            (osrel.virtual_address, osrel.pointer_to_raw_data),
+            (0x3000, 0x400)
+        );
     }
 
     #[test]
