@@ -175,3 +175,37 @@ impl Unsigned {
         Ok(message.to_der()?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    #[test]
+    fn signs_content_type_digest_and_opus_info_but_no_time() {
+        let unsigned = Unsigned::new(&[0xab; 32]).unwrap();
+        let signed = unsigned.to_be_signed().unwrap();
+        assert_eq!(signed[0], 0x31, "signed as a SET, not as [0]");
+        for oid in [CONTENT_TYPE, MESSAGE_DIGEST, SPC_SP_OPUS_INFO] {
+            assert!(contains(&signed, oid.as_bytes()), "{oid} missing");
+        }
+        let signing_time = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.5");
+        assert!(!contains(&signed, signing_time.as_bytes()));
+        // messageDigest is over the content's fields, without its SEQUENCE header.
+        let content = unsigned.content.to_der().unwrap();
+        let digest = Sha256::digest(&content[2..]);
+        assert_eq!(content[1] as usize, content.len() - 2, "short-form length");
+        assert!(contains(&signed, &digest));
+        assert!(contains(&content, &[0xab; 32]));
+    }
+
+    #[test]
+    fn pe_image_data_is_one_der_sequence() {
+        let any = Any::from_der(PE_IMAGE_DATA).unwrap();
+        assert_eq!(der::Tagged::tag(&any), der::Tag::Sequence);
+        assert_eq!(any.value().len(), PE_IMAGE_DATA.len() - 2);
+    }
+}
