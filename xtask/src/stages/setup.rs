@@ -38,6 +38,11 @@ const HOST_PACKAGES: &[&str] = &[
     "dosfstools",
     "fdisk",
     "systemd-container",
+    // The signed-UKI building blocks' oracles in the workspace's unit tests: objdump and objcopy
+    // (binutils), sbverify and sbsign (sbsigntool), and the systemd-stub they sign.
+    "binutils",
+    "sbsigntool",
+    "systemd-boot-efi",
     // For the SPDX validator's venv.
     "python3-venv",
 ];
