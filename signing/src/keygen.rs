@@ -78,10 +78,7 @@ pub fn generate(common_name: &str) -> Result<KeyPair> {
 /// `CN=<common_name>` built attribute by attribute, so the name needs no
 /// RFC 4514 escaping.
 fn common_name_subject(common_name: &str) -> Result<Name> {
-    // ub-common-name is 64 (RFC 5280 appendix A).
-    if common_name.is_empty() || common_name.chars().count() > 64 {
-        return Err(Error::BadCommonName(common_name.to_owned()));
-    }
+    check_common_name(common_name)?;
     let value = Any::new(Tag::Utf8String, common_name.as_bytes())?;
     let rdn = RelativeDistinguishedName::try_from(vec![AttributeTypeAndValue {
         oid: ID_AT_COMMON_NAME,
@@ -89,6 +86,15 @@ fn common_name_subject(common_name: &str) -> Result<Name> {
     }])?;
     let rdns = RdnSequence::from(vec![rdn]);
     Ok(Name::from_der(&rdns.to_der()?)?)
+}
+
+/// Refuses a common name a certificate cannot carry: empty, or over 64
+/// characters (ub-common-name, RFC 5280 appendix A).
+pub fn check_common_name(common_name: &str) -> Result<()> {
+    if common_name.is_empty() || common_name.chars().count() > 64 {
+        return Err(Error::BadCommonName(common_name.to_owned()));
+    }
+    Ok(())
 }
 
 /// A random positive 128-bit serial number.

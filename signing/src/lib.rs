@@ -9,6 +9,7 @@
 //! - [`sign`]: [`sign_attached`] (IPE policies) and [`sign_detached`].
 //! - [`fsverity`]: the formatted digest an fs-verity builtin signature covers.
 //! - [`authenticode`]: Authenticode signatures of EFI applications (Secure Boot).
+//! - [`secure_boot`]: the Secure Boot key roles (PK, KEK, db) beside the policy key.
 //! - `pkcs7`: pure DER assembly of the SignedData message.
 //! - `spc`: pure DER assembly of Authenticode's SignedData.
 //! - `atomic`: temp-file-and-rename writes.
@@ -26,6 +27,7 @@ pub mod fsverity;
 pub mod keygen;
 pub mod keystore;
 mod pkcs7;
+pub mod secure_boot;
 pub mod sign;
 pub mod signer;
 mod spc;
@@ -37,6 +39,7 @@ pub use external::ExternalSigner;
 pub use fsverity::{FsVerityDigest, sign_fsverity_digest};
 pub use keygen::KeyPair;
 pub use keystore::{DevKeys, KeyPaths, load_or_create_dev_keys};
+pub use secure_boot::{DbSigner, SecureBootKeys};
 pub use sign::{sign_attached, sign_detached};
 pub use signer::{LocalSigner, SignatureFile, Signer};
 pub use x509_cert::Certificate;
