@@ -5,4 +5,4 @@ pub mod guest;
 pub mod machine;
 
 pub use guest::{Guest, GuestError, Output, boots_to, run_interactive};
-pub use machine::{Accel, Machine, UserNetwork};
+pub use machine::{Accel, Machine, UefiFirmware, UserNetwork};

@@ -12,6 +12,7 @@ pub enum Accel {
 
 #[derive(Debug, Clone)]
 pub struct Machine {
+    /// Booted directly (`-kernel`, with `cmdline` and `initrd`), unless `firmware` is set.
     pub kernel: PathBuf,
     /// Attached as virtio disks in order: /dev/vda, /dev/vdb, ...
     pub disks: Vec<PathBuf>,
@@ -22,6 +23,38 @@ pub struct Machine {
     pub accel: Accel,
     /// A virtio NIC on QEMU's user-mode network, or none.
     pub network: Option<UserNetwork>,
+    /// UEFI firmware instead of direct kernel boot: it starts `\EFI\BOOT\BOOTX64.EFI` from the
+    /// ESP of the first disk, and `kernel`, `cmdline` and `initrd` are not passed.
+    pub firmware: Option<UefiFirmware>,
+}
+
+/// OVMF with Secure Boot: its code (read-only) and a variable store the guest may write, so
+/// each run wants its own copy of the store. The code needs SMM, which protects the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UefiFirmware {
+    /// For example `/usr/share/OVMF/OVMF_CODE_4M.secboot.fd`.
+    pub code: PathBuf,
+    /// This run's copy of a variable store of the same size as the code's template.
+    pub vars: PathBuf,
+}
+
+impl UefiFirmware {
+    fn args(&self) -> Vec<String> {
+        vec![
+            "-global".to_owned(),
+            "driver=cfi.pflash01,property=secure,value=on".to_owned(),
+            // edk2's OvmfPkg/README recommends it with SMM: no S3 resume path to attack.
+            "-global".to_owned(),
+            "ICH9-LPC.disable_s3=1".to_owned(),
+            "-drive".to_owned(),
+            format!(
+                "if=pflash,format=raw,unit=0,readonly=on,file={}",
+                self.code.display()
+            ),
+            "-drive".to_owned(),
+            format!("if=pflash,format=raw,unit=1,file={}", self.vars.display()),
+        ]
+    }
 }
 
 /// QEMU's user-mode network (slirp): rootless, the guest at 10.0.2.15 behind a NAT, 10.0.2.2
@@ -52,7 +85,10 @@ impl Machine {
     fn common_args(&self) -> Vec<String> {
         let mut args = vec![
             "-machine".to_owned(),
-            "q35".to_owned(),
+            match self.firmware {
+                Some(_) => "q35,smm=on".to_owned(),
+                None => "q35".to_owned(),
+            },
             "-accel".to_owned(),
             match self.accel {
                 Accel::Tcg => "tcg".to_owned(),
@@ -64,16 +100,23 @@ impl Machine {
             "-no-reboot".to_owned(),
             "-display".to_owned(),
             "none".to_owned(),
-            "-kernel".to_owned(),
-            self.kernel.display().to_string(),
-            "-append".to_owned(),
-            self.cmdline.clone(),
         ];
+        match &self.firmware {
+            Some(firmware) => args.extend(firmware.args()),
+            None => {
+                args.extend([
+                    "-kernel".to_owned(),
+                    self.kernel.display().to_string(),
+                    "-append".to_owned(),
+                    self.cmdline.clone(),
+                ]);
+                if let Some(initrd) = &self.initrd {
+                    args.extend(["-initrd".to_owned(), initrd.display().to_string()]);
+                }
+            }
+        }
         if self.accel == Accel::Kvm {
             args.extend(["-cpu".to_owned(), "host".to_owned()]);
-        }
-        if let Some(initrd) = &self.initrd {
-            args.extend(["-initrd".to_owned(), initrd.display().to_string()]);
         }
         if let Some(network) = &self.network {
             args.extend(["-nic".to_owned(), network.nic_arg()]);
@@ -121,7 +164,30 @@ mod tests {
             memory_mib: 256,
             accel,
             network: None,
+            firmware: None,
         }
+    }
+
+    #[test]
+    fn uefi_firmware_replaces_direct_kernel_boot() {
+        let mut uefi = machine(Accel::Tcg);
+        uefi.initrd = Some("initrd".into());
+        uefi.firmware = Some(UefiFirmware {
+            code: "code.fd".into(),
+            vars: "run/vars.fd".into(),
+        });
+        let args = uefi.headless_args();
+        let joined = args.join(" ");
+        assert!(joined.starts_with("-machine q35,smm=on "), "{joined}");
+        assert!(joined.contains("-global driver=cfi.pflash01,property=secure,value=on"));
+        assert!(joined.contains("-drive if=pflash,format=raw,unit=0,readonly=on,file=code.fd"));
+        assert!(joined.contains("-drive if=pflash,format=raw,unit=1,file=run/vars.fd "));
+        for direct in ["-kernel", "-append", "-initrd"] {
+            assert!(!args.contains(&direct.to_owned()), "{direct} in {joined}");
+        }
+        assert!(joined.contains("file=disk.img,format=raw,if=virtio,readonly=on"));
+        let direct = machine(Accel::Tcg).headless_args().join(" ");
+        assert!(direct.starts_with("-machine q35 ") && !direct.contains("pflash"));
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub fn machine(spec: &BootSpec, accel: Accel) -> Machine {
         memory_mib: 512,
         accel,
         network: Some(UserNetwork::default()),
+        firmware: None,
     }
 }
 

@@ -83,6 +83,7 @@ pub fn machine(session: &Session, image: &Image, accel: Accel) -> Result<Machine
         memory_mib: 512,
         accel,
         network: None,
+        firmware: None,
     })
 }
 

@@ -28,6 +28,7 @@ pub fn run(kernel: &KunitKernel, accel: Accel, timeout: Duration) -> Result<usiz
         memory_mib: 512,
         accel,
         network: None,
+        firmware: None,
     };
     let mut guest = Guest::start(&machine).map_err(|error| error.to_string())?;
     let console = guest
