@@ -43,7 +43,11 @@ const HOST_PACKAGES: &[&str] = &[
     "binutils",
     "sbsigntool",
     "systemd-boot-efi",
-    // For the SPDX validator's venv.
+    // Secure Boot under QEMU: OVMF's firmware and variable store templates, and mtools to put
+    // an EFI application into an ESP image without mounting it.
+    "ovmf",
+    "mtools",
+    // For the SPDX validator's and virt-firmware's venvs.
     "python3-venv",
 ];
 /// QEMU must match the installed qemu-utils, which comes from bookworm-backports.
@@ -52,6 +56,8 @@ const QEMU_UTILS: &str = "qemu-utils";
 const BINDGEN_VERSION: &str = "0.73.2";
 /// The SPDX project's validator (`pyspdxtools`), which the tests run on `sbom.spdx.json`.
 const SPDX_TOOLS_VERSION: &str = "0.8.5";
+/// `virt-fw-vars`, which enrolls our Secure Boot certificates in an OVMF variable store.
+const VIRT_FIRMWARE_VERSION: &str = "26.10";
 pub const KERNEL_SOURCE_PACKAGE: &str = "linux-source-6.12";
 const RUST_SRC_PACKAGE: &str = "rust-src";
 
@@ -76,6 +82,8 @@ pub fn run(project: &Project) -> Result<Toolchain> {
     let kernel_pin = pin(project, KERNEL_SOURCE_PACKAGE)?;
     let rust_pin = pin(project, RUST_SRC_PACKAGE)?;
     check_rust_src_matches_rustc(rust_pin)?;
+    // Not part of the toolchain value yet: the firmware tests find it by its path.
+    ensure_virt_firmware(&project.cache)?;
     Ok(Toolchain {
         kernel_version: upstream_version(&kernel_pin.version),
         kernel_source: ensure_kernel_source(&project.cache, kernel_pin)?,
@@ -452,11 +460,59 @@ pub fn spdx_validator_path(cache: &Cache) -> PathBuf {
 
 /// `spdx-tools` from PyPI into a venv of the cache, never into the system's Python.
 fn ensure_spdx_tools(cache: &Cache) -> Result<PathBuf> {
-    let validator = spdx_validator_path(cache);
-    let venv = cache.path("tools/spdx-venv");
+    ensure_venv(
+        cache,
+        &Venv {
+            dir: "tools/spdx-venv",
+            program: spdx_validator_path(cache),
+            project: "spdx-tools",
+            dist_info: "spdx_tools",
+            version: SPDX_TOOLS_VERSION,
+        },
+    )
+}
+
+/// Where setup installs `virt-fw-vars`; the firmware tests find it here too.
+pub fn virt_fw_vars_path(cache: &Cache) -> PathBuf {
+    cache.path("tools/virt-firmware-venv/bin/virt-fw-vars")
+}
+
+/// `virt-firmware` from PyPI (bookworm has no package of it) into a venv of the cache.
+fn ensure_virt_firmware(cache: &Cache) -> Result<()> {
+    ensure_venv(
+        cache,
+        &Venv {
+            dir: "tools/virt-firmware-venv",
+            program: virt_fw_vars_path(cache),
+            project: "virt-firmware",
+            dist_info: "virt_firmware",
+            version: VIRT_FIRMWARE_VERSION,
+        },
+    )
+    .map(drop)
+}
+
+/// One PyPI project, pinned, in a venv of its own under the cache.
+struct Venv {
+    /// The venv, relative to the cache.
+    dir: &'static str,
+    /// The program the build runs from it.
+    program: PathBuf,
+    /// The name pip installs.
+    project: &'static str,
+    /// The name of its `.dist-info` folder (the project's, normalised).
+    dist_info: &'static str,
+    version: &'static str,
+}
+
+fn ensure_venv(cache: &Cache, wanted: &Venv) -> Result<PathBuf> {
+    let Venv {
+        program, version, ..
+    } = wanted;
+    let venv = cache.path(wanted.dir);
     let python = venv.join("bin/python3");
     // pip's own record of the version, read without starting Python: a no-op build stays quick.
-    let dist_info = format!("spdx_tools-{SPDX_TOOLS_VERSION}.dist-info");
+    let dist_info = format!("{}-{version}.dist-info", wanted.dist_info);
     let version_ok = || {
         fs::read_dir(venv.join("lib"))
             .into_iter()
@@ -470,15 +526,20 @@ fn ensure_spdx_tools(cache: &Cache) -> Result<PathBuf> {
                     .is_dir()
             })
     };
-    if validator.is_file() && version_ok() {
-        return Ok(validator);
+    if program.is_file() && version_ok() {
+        return Ok(program.clone());
     }
-    let _lock = cache.lock("spdx-venv")?;
-    if validator.is_file() && version_ok() {
-        return Ok(validator);
+    let lock_name = venv.file_name().map_or_else(
+        || wanted.dir.to_owned(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let _lock = cache.lock(&lock_name)?;
+    if program.is_file() && version_ok() {
+        return Ok(program.clone());
     }
     tracing::info!(
-        "installing spdx-tools {SPDX_TOOLS_VERSION} into {}",
+        "installing {} {version} into {}",
+        wanted.project,
         venv.display()
     );
     // Debian's interpreter, which python3-venv serves, not whichever is first on PATH.
@@ -494,14 +555,15 @@ fn ensure_spdx_tools(cache: &Cache) -> Result<PathBuf> {
             "--quiet",
             "--disable-pip-version-check",
         ])
-        .arg(format!("spdx-tools=={SPDX_TOOLS_VERSION}"))
+        .arg(format!("{}=={version}", wanted.project))
         .run()?;
     ensure!(
-        validator.is_file() && version_ok(),
-        "{} is not spdx-tools {SPDX_TOOLS_VERSION}",
-        validator.display()
+        program.is_file() && version_ok(),
+        "{} is not from {} {version}",
+        program.display(),
+        wanted.project
     );
-    Ok(validator)
+    Ok(program.clone())
 }
 
 #[cfg(test)]
