@@ -1,12 +1,18 @@
 //! `cargo xtask keys`: the development key that signs IPE policies and
-//! fs-verity digests.
+//! fs-verity digests, and the Secure Boot key roles (PK, KEK, db).
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
+use signing::SecureBootKeys;
 use signing::keygen::{DEFAULT_COMMON_NAME, KEY_BITS};
 use signing::keystore;
+use signing::secure_boot::{self, Role};
+
+use crate::cache::Cache;
+use crate::firmware;
+use crate::stages::setup::virt_fw_vars_path;
 
 /// Manage signing keys.
 #[derive(Debug, Args)]
@@ -24,21 +30,48 @@ pub struct KeysArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Create a development signing key and its self-signed certificate.
+    /// Create development signing keys: the IPE policy key and the Secure Boot PK, KEK and db.
     #[command(
-        long_about = "Create a development signing key and its self-signed certificate.\n\n\
+        long_about = "Create development signing keys and their self-signed certificates.\n\n\
         Writes, atomically, into DIR:\n  \
         signing_key.pem   the RSA-3072 private key, PKCS#8 PEM, mode 0600; never ship it\n  \
         signing_cert.pem  the self-signed X.509 certificate the kernel is built to trust\n  \
         signing_cert.der  the same certificate, DER\n\n\
-        The certificate is signed with SHA-256 and carries keyUsage digitalSignature and the \
-        subject and authority key identifiers the kernel matches keys by.\n\n\
-        Refuses to overwrite existing keys: kernels already built with the old certificate would \
-        stop accepting new signatures. To start over, move the directory aside first.\n\n\
+        and the same three files in each UEFI Secure Boot role, a key of its own:\n  \
+        secure-boot/db/   signs the Unified Kernel Image; the firmware's db trusts it\n  \
+        secure-boot/KEK/  the key-exchange key, allowed to update db\n  \
+        secure-boot/PK/   the platform key, owner of the firmware's variable store\n\
+        A test machine (OVMF) enrolls all three certificates; a device maker enrolls their own.\n\n\
+        Each certificate is signed with SHA-256 and carries keyUsage digitalSignature and the \
+        subject and authority key identifiers the kernel matches keys by. The roles' common \
+        names are NAME followed by \" Secure Boot PK\" (KEK, db).\n\n\
+        Refuses to overwrite an existing policy key: kernels already built with the old \
+        certificate would stop accepting new signatures. To start over, move the directory \
+        aside first. A Secure Boot role that exists is kept; a missing one is created (the \
+        image build does the same).\n\n\
         Example:\n  cargo xtask keys generate\n  \
         cargo xtask keys generate --dir /secure/keys --common-name 'Example Corp appliance dev'"
     )]
     Generate(GenerateArgs),
+    /// Print the path of an OVMF variable store that enrolls the keys' PK, KEK and db.
+    #[command(
+        long_about = "Print the path of an OVMF variable store that enrolls the Secure Boot \
+        certificates of DIR (secure-boot/PK, KEK and db) with Secure Boot on.\n\n\
+        The store is made from Debian's empty /usr/share/OVMF/OVMF_VARS_4M.fd by virt-fw-vars \
+        (PyPI virt-firmware, in the venv `cargo xtask setup` installs), once per set of \
+        certificates, and kept in the cache. It pairs with \
+        /usr/share/OVMF/OVMF_CODE_4M.secboot.fd, which needs `-machine q35,smm=on`. The \
+        firmware writes its variables while it runs: boot a copy of the store, not the store.\n\n\
+        Example:\n  cp \"$(cargo xtask keys ovmf-vars)\" vars.fd"
+    )]
+    OvmfVars(OvmfVarsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OvmfVarsArgs {
+    /// The keys directory whose secure-boot/ roles to enroll [default: <workspace>/keys]
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -47,7 +80,7 @@ pub struct GenerateArgs {
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 
-    /// Subject common name of the certificate (1 to 64 characters)
+    /// Subject common name of the policy certificate (1 to 64 characters; the Secure Boot roles append " Secure Boot PK" and the like, which must fit too)
     #[arg(long, value_name = "NAME", default_value = DEFAULT_COMMON_NAME)]
     pub common_name: String,
 }
@@ -61,12 +94,35 @@ pub fn default_keys_dir() -> PathBuf {
 pub fn run(args: &KeysArgs) -> Result<()> {
     match &args.command {
         KeysCommand::Generate(generate) => run_generate(generate),
+        KeysCommand::OvmfVars(ovmf) => run_ovmf_vars(ovmf),
     }
+}
+
+fn run_ovmf_vars(args: &OvmfVarsArgs) -> Result<()> {
+    let dir = args.dir.clone().unwrap_or_else(default_keys_dir);
+    let keys = SecureBootKeys::load(&dir).with_context(|| {
+        format!(
+            "loading the Secure Boot keys in {}; `cargo xtask keys generate` (or an image \
+             build) creates them",
+            dir.join(secure_boot::SECURE_BOOT_DIR).display()
+        )
+    })?;
+    let cache = Cache::locate()?;
+    let vars = firmware::secure_boot_vars(
+        &cache,
+        &virt_fw_vars_path(&cache),
+        &firmware::EnrolledCerts::of(&keys)?,
+    )?;
+    println!("{}", vars.display());
+    Ok(())
 }
 
 fn run_generate(args: &GenerateArgs) -> Result<()> {
     let dir = args.dir.clone().unwrap_or_else(default_keys_dir);
-    eprintln!("generating an RSA-{KEY_BITS} key in {} ...", dir.display());
+    for role in Role::ALL {
+        signing::keygen::check_common_name(&role.common_name(&args.common_name))?;
+    }
+    eprintln!("generating RSA-{KEY_BITS} keys in {} ...", dir.display());
     let keys = keystore::create(&dir, &args.common_name)?;
     println!(
         "private key:  {} (keep secret; never ship)",
@@ -74,8 +130,16 @@ fn run_generate(args: &GenerateArgs) -> Result<()> {
     );
     println!("certificate:  {}", keys.paths.cert_pem.display());
     println!("certificate:  {} (DER)", keys.paths.cert_der.display());
+    for role in secure_boot::create_missing(&dir, &args.common_name)? {
+        println!(
+            "Secure Boot:  {} ({})",
+            role.paths.dir.display(),
+            role.paths.cert_pem.display()
+        );
+    }
     println!(
-        "Back up {}: kernels built with this certificate accept only signatures from this key.",
+        "Back up {}: kernels built with this certificate accept only signatures from this key, \
+         and firmware with these Secure Boot certificates only images the db key signed.",
         dir.display()
     );
     Ok(())
@@ -97,8 +161,15 @@ mod tests {
         Cli::command().debug_assert();
         let cli =
             Cli::try_parse_from(["keys", "generate", "--dir", "k", "--common-name", "x"]).unwrap();
-        let KeysCommand::Generate(args) = cli.keys.command;
+        let KeysCommand::Generate(args) = cli.keys.command else {
+            panic!("not generate");
+        };
         assert_eq!(args.dir, Some(PathBuf::from("k")));
         assert_eq!(args.common_name, "x");
+        let cli = Cli::try_parse_from(["keys", "ovmf-vars", "--dir", "k"]).unwrap();
+        let KeysCommand::OvmfVars(args) = cli.keys.command else {
+            panic!("not ovmf-vars");
+        };
+        assert_eq!(args.dir, Some(PathBuf::from("k")));
     }
 }

@@ -58,6 +58,22 @@ fn load_or_create(dir: &Path) -> Result<Keys> {
             dir.display()
         );
     }
+    // The Secure Boot roles beside it, each created only if missing: the policy key above is
+    // never replaced, since a kernel already trusts it.
+    let roles = signing::secure_boot::create_missing(dir, signing::keygen::DEFAULT_COMMON_NAME)
+        .with_context(|| {
+            format!(
+                "creating the Secure Boot keys in {}; a half-written role folder there must be \
+                 moved aside",
+                dir.join(signing::secure_boot::SECURE_BOOT_DIR).display()
+            )
+        })?;
+    for role in roles {
+        tracing::warn!(
+            "created a DEVELOPMENT Secure Boot key in {}",
+            role.paths.dir.display()
+        );
+    }
     Ok(Keys {
         cert_pem: pem_of(&keys.pair.cert)?,
         signer: Box::new(LocalSigner::new(keys.pair.key)),
