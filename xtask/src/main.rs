@@ -11,6 +11,7 @@ mod cmd;
 mod debian;
 mod dynamic_loader;
 mod exec;
+mod firmware;
 mod flags;
 mod gpt;
 mod guests;

@@ -290,7 +290,7 @@ pub fn esp_volume_id(root_hash: &[u8]) -> String {
 
 /// An empty FAT32 file system of [`ESP_BYTES`] at `path`, the same bytes on every run:
 /// `--invariant` fixes its times and serial, and `-i` after it sets the volume ID.
-fn make_esp(path: &Path, volume_id: &str) -> Result<()> {
+pub fn make_esp(path: &Path, volume_id: &str) -> Result<()> {
     Tool::new("mkfs.vfat")
         .args([
             "-C",
@@ -313,7 +313,7 @@ fn make_esp(path: &Path, volume_id: &str) -> Result<()> {
 }
 
 /// Copies `len` bytes from `source` at `from` to `target` at `to`.
-fn copy_range(
+pub fn copy_range(
     source: &mut fs::File,
     from: u64,
     len: u64,
