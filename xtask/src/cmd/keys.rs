@@ -47,8 +47,8 @@ pub enum KeysCommand {
         names are NAME followed by \" Secure Boot PK\" (KEK, db).\n\n\
         Refuses to overwrite an existing policy key: kernels already built with the old \
         certificate would stop accepting new signatures. To start over, move the directory \
-        aside first. A Secure Boot role that exists is kept; a missing one is created (the \
-        image build does the same).\n\n\
+        aside first. Beside an existing policy key, the image build creates the Secure Boot \
+        roles that are missing, and leaves the policy key as it is.\n\n\
         Example:\n  cargo xtask keys generate\n  \
         cargo xtask keys generate --dir /secure/keys --common-name 'Example Corp appliance dev'"
     )]

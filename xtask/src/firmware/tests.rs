@@ -4,6 +4,7 @@
 //! skip, when OVMF, mtools, the stub or the venv is missing.
 
 use std::fs;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -95,7 +96,6 @@ fn esp_disk(path: &Path, efi_app: &[u8]) {
     let written = table.write().unwrap();
     let mut file = fs::File::create(path).unwrap();
     file.set_len(table.total_sectors * SECTOR).unwrap();
-    use std::io::{Seek, SeekFrom, Write};
     file.write_all(&written.primary).unwrap();
     file.seek(SeekFrom::Start(written.backup_offset)).unwrap();
     file.write_all(&written.backup).unwrap();
