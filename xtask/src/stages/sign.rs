@@ -159,6 +159,20 @@ mod tests {
         within_kernel_limit(65535, b"").unwrap();
     }
 
+    /// A keys folder from before the Secure Boot roles: the build adds them and keeps the
+    /// policy key, which kernels already trust.
+    #[test]
+    fn dev_keys_gain_the_secure_boot_roles_and_keep_the_policy_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = signing::load_or_create_dev_keys(dir.path()).unwrap();
+        let before = std::fs::read(&policy.paths.key).unwrap();
+        let keys = load(&SignerChoice::DevKeys(dir.path().to_owned())).unwrap();
+        assert_eq!(std::fs::read(&policy.paths.key).unwrap(), before);
+        assert_eq!(keys.cert_pem, pem_of(&policy.pair.cert).unwrap());
+        let roles = signing::SecureBootKeys::load(dir.path()).unwrap();
+        assert_ne!(roles.db.cert, policy.pair.cert);
+    }
+
     #[test]
     fn an_external_signer_gives_the_same_bytes_as_the_key_itself() {
         let dir = tempfile::tempdir().unwrap();
