@@ -463,7 +463,7 @@ fn ensure_spdx_tools(cache: &Cache) -> Result<PathBuf> {
     ensure_venv(
         cache,
         &Venv {
-            dir: "tools/spdx-venv",
+            name: "spdx-venv",
             program: spdx_validator_path(cache),
             project: "spdx-tools",
             dist_info: "spdx_tools",
@@ -482,7 +482,7 @@ fn ensure_virt_firmware(cache: &Cache) -> Result<()> {
     ensure_venv(
         cache,
         &Venv {
-            dir: "tools/virt-firmware-venv",
+            name: "virt-firmware-venv",
             program: virt_fw_vars_path(cache),
             project: "virt-firmware",
             dist_info: "virt_firmware",
@@ -494,8 +494,8 @@ fn ensure_virt_firmware(cache: &Cache) -> Result<()> {
 
 /// One PyPI project, pinned, in a venv of its own under the cache.
 struct Venv {
-    /// The venv, relative to the cache.
-    dir: &'static str,
+    /// The venv's folder under the cache's `tools/`, and its lock's name.
+    name: &'static str,
     /// The program the build runs from it.
     program: PathBuf,
     /// The name pip installs.
@@ -509,7 +509,7 @@ fn ensure_venv(cache: &Cache, wanted: &Venv) -> Result<PathBuf> {
     let Venv {
         program, version, ..
     } = wanted;
-    let venv = cache.path(wanted.dir);
+    let venv = cache.path("tools").join(wanted.name);
     let python = venv.join("bin/python3");
     // pip's own record of the version, read without starting Python: a no-op build stays quick.
     let dist_info = format!("{}-{version}.dist-info", wanted.dist_info);
@@ -529,11 +529,7 @@ fn ensure_venv(cache: &Cache, wanted: &Venv) -> Result<PathBuf> {
     if program.is_file() && version_ok() {
         return Ok(program.clone());
     }
-    let lock_name = venv.file_name().map_or_else(
-        || wanted.dir.to_owned(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    let _lock = cache.lock(&lock_name)?;
+    let _lock = cache.lock(wanted.name)?;
     if program.is_file() && version_ok() {
         return Ok(program.clone());
     }
