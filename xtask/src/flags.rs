@@ -76,7 +76,7 @@ pub enum Command {
     Lock(LockArgs),
     /// Check IPE policy files exactly as Linux 6.12 IPE parses them.
     Policy(crate::cmd::policy::PolicyArgs),
-    /// Manage the signing key and certificate.
+    /// Manage the signing keys: the IPE policy key and the Secure Boot roles.
     Keys(crate::cmd::keys::KeysArgs),
     /// Sign an IPE policy or an fs-verity digest (PKCS#7 the kernel accepts).
     Sign(crate::cmd::sign::SignArgs),

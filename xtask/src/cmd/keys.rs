@@ -21,7 +21,9 @@ use crate::stages::setup::virt_fw_vars_path;
     The kernel is built to trust one certificate (CONFIG_SYSTEM_TRUSTED_KEYS); it accepts a \
     policy or a signed binary only if the matching private key signed it. For development that \
     key lives in keys/ (git-ignored); `cargo xtask image` creates it on first use. Release \
-    builds should keep the key in an HSM instead: see `cargo xtask sign --help`."
+    builds should keep the key in an HSM instead: see `cargo xtask sign --help`.\n\n\
+    UEFI Secure Boot has keys of its own beside it (PK, KEK, db, under secure-boot/): the db \
+    key signs the boot image, and a test machine's firmware enrolls all three."
 )]
 pub struct KeysArgs {
     #[command(subcommand)]
@@ -44,7 +46,7 @@ pub enum KeysCommand {
         A test machine (OVMF) enrolls all three certificates; a device maker enrolls their own.\n\n\
         Each certificate is signed with SHA-256 and carries keyUsage digitalSignature and the \
         subject and authority key identifiers the kernel matches keys by. The roles' common \
-        names are NAME followed by \" Secure Boot PK\" (KEK, db).\n\n\
+        names are NAME with Secure Boot PK, KEK or db appended.\n\n\
         Refuses to overwrite an existing policy key: kernels already built with the old \
         certificate would stop accepting new signatures. To start over, move the directory \
         aside first. Beside an existing policy key, the image build creates the Secure Boot \
