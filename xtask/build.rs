@@ -25,7 +25,18 @@ const STAGES: &[(&str, &[&str])] = &[
     ),
     ("SEALED", &["xtask/src/stages/sealed.rs", "verity/src"]),
     ("VERITY", &["xtask/src/stages/verity.rs", "verity/src"]),
-    ("DISK", &["xtask/src/stages/disk.rs", "xtask/src/gpt.rs"]),
+    (
+        "DISK",
+        &[
+            "xtask/src/stages/disk.rs",
+            "xtask/src/stages/esp.rs",
+            "xtask/src/gpt.rs",
+        ],
+    ),
+    (
+        "UKI",
+        &["xtask/src/stages/uki.rs", "pe-image/src", "signing/src"],
+    ),
     (
         "KERNEL",
         &["xtask/src/stages/kernel.rs", "xtask/src/stages/kconfig.rs"],

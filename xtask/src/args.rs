@@ -8,7 +8,7 @@ use clap::{ArgGroup, Args};
 
 use crate::stages::image::ImageRequest;
 use crate::stages::layer_stack::Ipe;
-use crate::stages::sign::SignerChoice;
+use crate::stages::sign::{SignerChoice, UefiSignerChoice};
 
 #[derive(Debug, Args, Clone)]
 pub struct LayersArg {
@@ -61,6 +61,25 @@ pub struct SignerArgs {
     /// only).
     #[arg(long, value_name = "FILE", requires = "cert")]
     pub signature: Option<PathBuf>,
+    /// Certificate (PEM or DER) of the Secure Boot `db` key behind --uefi-external-signer: the
+    /// devices' firmware holds it in `db`. Without these two, the UKI is signed by the `db`
+    /// key in the keys folder (`<keys>/secure-boot/db/`).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "uefi_external_signer",
+        env = "APPLIANCE_UEFI_CERT"
+    )]
+    pub uefi_cert: Option<PathBuf>,
+    /// Like --external-signer, for the UKI's Secure Boot signature by the `db` key, a role of
+    /// its own: the command gets the bytes to sign on stdin and prints the raw RSA signature.
+    #[arg(
+        long,
+        value_name = "CMD",
+        requires = "uefi_cert",
+        env = "APPLIANCE_UEFI_EXTERNAL_SIGNER"
+    )]
+    pub uefi_external_signer: Option<String>,
 }
 
 impl SignerArgs {
@@ -76,6 +95,23 @@ impl SignerArgs {
             },
             // clap's `requires` rules out a certificate alone.
             _ => SignerChoice::DevKeys(workspace.join(&self.keys)),
+        }
+    }
+
+    /// Who signs the UKI. A build whose policy key is external never falls back to the keys
+    /// folder for the `db` key: that would ship a development signature unnoticed.
+    pub fn uefi_choice(&self, workspace: &Path) -> Result<UefiSignerChoice> {
+        match (&self.uefi_cert, &self.uefi_external_signer, &self.cert) {
+            (Some(cert), Some(command), _) => Ok(UefiSignerChoice::External {
+                cert: cert.clone(),
+                command: command.clone(),
+            }),
+            (_, _, Some(_)) => bail!(
+                "the policy is signed by an external key, so the UKI must be too: give the \
+                 Secure Boot db key's certificate and signer with --uefi-cert and \
+                 --uefi-external-signer"
+            ),
+            _ => Ok(UefiSignerChoice::KeysDir(workspace.join(&self.keys))),
         }
     }
 }
@@ -115,6 +151,7 @@ impl ImageArgs {
             source_date_epoch: self.source_date_epoch,
             ipe,
             signer: self.signer.choice(workspace),
+            uefi_signer: self.signer.uefi_choice(workspace)?,
             policy_version: self.policy_version.clone(),
             disk_format: self.format,
         })

@@ -95,7 +95,7 @@ pub enum BenchCommand {
     Verity(crate::cmd::bench_verity::BenchVerityArgs),
     /// Exec latency in the guest: no IPE, upstream's C IPE and the Rust IPE, with the
     /// appliance's policy and with a policy of many digest rules; prints the ratios.
-    Exec(crate::cmd::bench_exec::BenchExecArgs),
+    Exec(Box<crate::cmd::bench_exec::BenchExecArgs>),
 }
 
 #[derive(Debug, Args)]

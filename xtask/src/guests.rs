@@ -1,13 +1,15 @@
 //! Booting images in QEMU: the machine for a boot spec, a guest booted to its shell, and the
 //! accelerator choice, shared by `run-qemu`, the tests and the benchmarks.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Result;
-use appliance_qemu::{Accel, Guest, Machine, UserNetwork};
+use anyhow::{Context, Result};
+use appliance_qemu::{Accel, Guest, Machine, UefiFirmware, UserNetwork};
 
 use crate::cache::{self, Cache};
 use crate::exec::Tool;
+use crate::firmware;
 use crate::stages::boot_spec::BootSpec;
 
 /// What the init prints once userspace runs; a guest that prints it has booted.
@@ -26,6 +28,33 @@ pub fn machine(spec: &BootSpec, accel: Accel) -> Machine {
         network: Some(UserNetwork::default()),
         firmware: None,
     }
+}
+
+/// The appliance booted as a device boots it: OVMF with Secure Boot on and this build's keys
+/// enrolled starts the signed UKI from the disk's ESP; nothing is passed to the kernel from
+/// outside. OVMF writes its variables, so the store is copied to `run_vars` first.
+pub fn uefi_machine(spec: &BootSpec, accel: Accel, run_vars: &Path) -> Result<Machine> {
+    let vars = spec.firmware_vars.as_ref().with_context(|| {
+        format!(
+            "{} has no firmware variable store: its UKI was signed by an external db key, \
+             which only the devices' firmware holds; boot it directly instead",
+            spec.disk.display()
+        )
+    })?;
+    if let Some(dir) = run_vars.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::copy(vars, run_vars)
+        .with_context(|| format!("copying {} to {}", vars.display(), run_vars.display()))?;
+    Ok(Machine {
+        kernel: PathBuf::new(),
+        cmdline: String::new(),
+        firmware: Some(UefiFirmware {
+            code: firmware::OVMF_CODE.into(),
+            vars: run_vars.to_owned(),
+        }),
+        ..machine(spec, accel)
+    })
 }
 
 /// Boots a headless guest until its console shell answers.

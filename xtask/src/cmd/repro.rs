@@ -19,7 +19,7 @@ use crate::stages::image::{self, ImageRequest};
 use crate::stages::layer_stack::Ipe;
 use crate::stages::outputs;
 use crate::stages::session::Session;
-use crate::stages::sign::SignerChoice;
+use crate::stages::sign::{SignerChoice, UefiSignerChoice};
 
 #[derive(Debug, Args)]
 pub struct ReproArgs {
@@ -164,5 +164,12 @@ fn second_build(request: &ImageRequest, checkout: &Path, second_cache: &Path) ->
             anyhow::bail!("an image cannot be signed with an offline signature")
         }
     };
+    if let UefiSignerChoice::External { cert, command } = &request.uefi_signer {
+        tool = tool
+            .arg("--uefi-cert")
+            .arg(cert)
+            .arg("--uefi-external-signer")
+            .arg(command);
+    }
     tool.run_streaming(|line| eprintln!("  second build | {line}"))
 }

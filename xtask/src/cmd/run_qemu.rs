@@ -18,8 +18,15 @@ pub struct RunArgs {
     /// Force an accelerator instead of probing: tcg or kvm.
     #[arg(long, value_parser = ["tcg", "kvm"])]
     pub accel: Option<String>,
-    /// Extra kernel command-line arguments, appended.
+    /// Boot the kernel directly (QEMU's -kernel and -append) instead of through the firmware:
+    /// quicker, and the command line can be changed, for development. By default the appliance
+    /// boots as a device does: OVMF with Secure Boot enforcing and the build's keys enrolled
+    /// starts the signed UKI from the disk's ESP.
     #[arg(long)]
+    pub direct: bool,
+    /// Extra kernel command-line arguments, appended (with --direct only: under Secure Boot
+    /// the UKI's stub ignores any command line but its own).
+    #[arg(long, requires = "direct")]
     pub append: Option<String>,
     /// Forward TCP port HOST on 127.0.0.1 to port GUEST of the appliance, as HOST:GUEST;
     /// repeat for more. The default reaches the firewall's status page:
@@ -50,11 +57,20 @@ pub fn run(project: &Project, args: &RunArgs) -> Result<()> {
         Some(_) => Accel::Tcg,
         None => guests::choose_accel(&project.cache, &spec),
     };
-    eprintln!(
-        "Booting {} ({accel:?}). Quit with Ctrl-A X.",
-        spec.kernel.display()
-    );
-    let mut machine = guests::machine(&spec, accel);
+    let mut machine = if args.direct {
+        eprintln!(
+            "Booting {} directly ({accel:?}). Quit with Ctrl-A X.",
+            spec.kernel.display()
+        );
+        guests::machine(&spec, accel)
+    } else {
+        eprintln!(
+            "Booting {} under OVMF with Secure Boot ({accel:?}). Quit with Ctrl-A X.",
+            spec.uki.display()
+        );
+        let run_vars = project.test_dir(&args.name).join("run-qemu-ovmf-vars.fd");
+        guests::uefi_machine(&spec, accel, &run_vars)?
+    };
     machine.network = Some(UserNetwork {
         forwards: args
             .forward

@@ -6,12 +6,18 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-/// What to boot: the kernel, the disk (every partition of the image), the command line.
+/// What to boot: the kernel, the disk (every partition of the image), the command line for a
+/// direct boot; the signed UKI (also in the disk's ESP) and the firmware's variable store for a
+/// boot under UEFI Secure Boot.
 #[derive(Debug, Clone)]
 pub struct BootSpec {
     pub kernel: PathBuf,
     pub disk: PathBuf,
     pub cmdline: String,
+    pub uki: PathBuf,
+    /// OVMF's variables with this build's PK, KEK and db enrolled, Secure Boot on; none when an
+    /// external key signed the UKI.
+    pub firmware_vars: Option<PathBuf>,
 }
 
 impl BootSpec {
@@ -33,9 +39,13 @@ pub struct BootFile {
     pub kernel: String,
     pub disk: String,
     pub cmdline: String,
+    pub uki: String,
+    pub firmware_vars: Option<String>,
 }
 
 pub const FILE: &str = "boot.json";
+/// The test machine's OVMF variable store in the output folder.
+pub const FIRMWARE_VARS: &str = "ovmf-vars.fd";
 /// Reads the boot spec of a built image.
 pub fn load(out_dir: &Path) -> Result<BootSpec> {
     let path = out_dir.join(FILE);
@@ -57,6 +67,8 @@ impl BootFile {
             kernel: out_dir.join(&self.kernel),
             disk: out_dir.join(&self.disk),
             cmdline: self.cmdline.clone(),
+            uki: out_dir.join(&self.uki),
+            firmware_vars: self.firmware_vars.as_ref().map(|vars| out_dir.join(vars)),
         }
     }
 }

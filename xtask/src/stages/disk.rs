@@ -6,12 +6,14 @@
 //! The slot lies outside the verity data, since the policy names the root hash; its signature,
 //! checked by the kernel, is what protects it.
 //!
-//! Partition 1 is an EFI System Partition, an empty FAT32 made by `mkfs.vfat` on a file, for the
-//! signed UKI that issue 13 puts at `\EFI\BOOT\BOOTX64.EFI`. The layout is pure ([`layout`]);
-//! [`build`] copies the bytes into place on a plain file: no loop device, no mount, no root.
+//! Partition 1 is the EFI System Partition with the signed UKI at `\EFI\BOOT\BOOTX64.EFI`
+//! (`esp.rs`). The layout is pure ([`layout`]) and known before the kernel is built ([`plan`]),
+//! since the UKI's command line names the partitions; [`write`] then copies the bytes into
+//! place on a plain file: no loop device, no mount, no root.
 //!
 //! Cache key: this stage's code, the root hash (which pins the data and the tree), the verity
-//! parameters, the signed policy and the sealed partition's sha256 (`disk.key`).
+//! parameters, the signed policy, the sealed partition's sha256, the UKI's sha256 and
+//! `SOURCE_DATE_EPOCH` (`disk.key`).
 
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -20,6 +22,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, ensure};
 use serde_json::json;
 
+use super::esp::{self, ESP_BYTES};
 use super::verity::VerityOutput;
 use crate::cache::{self, KeyHasher};
 use crate::exec::Tool;
@@ -47,12 +50,11 @@ pub const SEALED_NUMBER: u32 = 5;
 
 /// The slot holds the largest PKCS#7 the kernel takes (65535 bytes), so a field update always fits.
 pub const POLICY_SLOT_BYTES: u64 = 64 * 1024;
-/// The ESP's size: FAT32 needs 65525 clusters at least, and 64 MiB of 512-byte clusters holds
-/// a UKI of today's kernel (a bzImage of 2.5 MB) many times over. Sparse until something is
-/// written into it.
-pub const ESP_BYTES: u64 = 64 * 1024 * 1024;
 /// Partitions start on MiB boundaries, as fdisk and systemd-repart place them.
 const ALIGN: u64 = 1024 * 1024;
+/// The ESP comes first, at the first boundary: tools (mtools' `-i disk.img@@OFFSET`) reach it
+/// there.
+pub const ESP_START: u64 = ALIGN;
 
 /// The form `disk.img` also ships in: `--format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -86,6 +88,13 @@ pub struct DiskInputs<'a> {
     pub signed_policy: &'a [u8],
     /// The sealed partition's image (`sealed.img`), if a layer seals binaries.
     pub sealed: Option<&'a Path>,
+}
+
+/// What the ESP boots, and the time its FAT entries carry.
+pub struct BootProgram<'a> {
+    /// The signed UKI.
+    pub efi_app: &'a Path,
+    pub source_date_epoch: u64,
 }
 
 /// Where the signed policy sits, for the init to find it.
@@ -278,40 +287,6 @@ pub fn layout(
     })
 }
 
-/// The ESP's FAT volume ID (8 hex digits for `mkfs.vfat -i`), reproducible: from the root hash.
-pub fn esp_volume_id(root_hash: &[u8]) -> String {
-    cache::sha256_hex(
-        [b"appliance esp volume id".as_slice(), root_hash]
-            .concat()
-            .as_slice(),
-    )[..8]
-        .to_owned()
-}
-
-/// An empty FAT32 file system of [`ESP_BYTES`] at `path`, the same bytes on every run:
-/// `--invariant` fixes its times and serial, and `-i` after it sets the volume ID.
-pub fn make_esp(path: &Path, volume_id: &str) -> Result<()> {
-    Tool::new("mkfs.vfat")
-        .args([
-            "-C",
-            "--invariant",
-            "-i",
-            volume_id,
-            "-F",
-            "32",
-            "-n",
-            "ESP",
-        ])
-        .arg(path)
-        .arg((ESP_BYTES / 1024).to_string())
-        .output()
-        .context(
-            "making the ESP's FAT file system: is dosfstools installed? \
-             `cargo xtask setup` installs it",
-        )?;
-    Ok(())
-}
-
 /// Copies `len` bytes from `source` at `from` to `target` at `to`.
 pub fn copy_range(
     source: &mut fs::File,
@@ -327,8 +302,8 @@ pub fn copy_range(
     Ok(())
 }
 
-/// Writes `disk.img` in `work_dir`, or reuses it when its key is unchanged.
-pub fn build(inputs: &DiskInputs, work_dir: &Path) -> Result<Disk> {
+/// The disk to be written in `work_dir`: its partition table and policy slot.
+pub fn plan(inputs: &DiskInputs, work_dir: &Path) -> Result<Disk> {
     let verity = inputs.verity;
     ensure!(
         inputs.signed_policy.len() as u64 <= POLICY_SLOT_BYTES,
@@ -350,14 +325,20 @@ pub fn build(inputs: &DiskInputs, work_dir: &Path) -> Result<Disk> {
             None => None,
         },
     )?;
-    let disk = Disk {
+    Ok(Disk {
         path: work_dir.join("disk.img"),
         slot: PolicySlot {
             partition: POLICY_NUMBER,
             length: inputs.signed_policy.len() as u64,
         },
         table,
-    };
+    })
+}
+
+/// Writes the planned `disk` with `boot` in its ESP, or keeps it when its key is unchanged.
+pub fn write(disk: &Disk, inputs: &DiskInputs, boot: &BootProgram) -> Result<()> {
+    let verity = inputs.verity;
+    let work_dir = disk.path.parent().context("the disk has a folder")?;
     let key = KeyHasher::default()
         .input("code", super::stage_sources::DISK)
         .input("verity", verity.summary().to_string())
@@ -369,12 +350,15 @@ pub fn build(inputs: &DiskInputs, work_dir: &Path) -> Result<Disk> {
                 None => "none".to_owned(),
             },
         )
+        .input("boot program", cache::sha256_file(boot.efi_app)?)
+        .input("source date epoch", boot.source_date_epoch.to_string())
         .finish();
     let stamp = work_dir.join("disk.key");
     if disk.path.is_file() && fs::read_to_string(&stamp).is_ok_and(|old| old == key) {
         tracing::info!("disk: up to date");
-        return Ok(disk);
+        return Ok(());
     }
+    let (data_bytes, tree) = verity.layout();
     let written = disk.table.write()?;
     let start = |number| disk.partition(number).first * SECTOR;
     let staged = tempfile::Builder::new()
@@ -399,10 +383,14 @@ pub fn build(inputs: &DiskInputs, work_dir: &Path) -> Result<Disk> {
     let scratch = tempfile::Builder::new()
         .prefix(".esp.tmp")
         .tempdir_in(work_dir)?;
-    let esp = scratch.path().join("esp.img");
-    make_esp(&esp, &esp_volume_id(verity.formatted.root_hash.as_ref()))?;
-    let mut esp = fs::File::open(&esp)?;
-    copy_range(&mut esp, 0, ESP_BYTES, &mut file, start(ESP_NUMBER))?;
+    let esp_image = scratch.path().join("esp.img");
+    esp::make(
+        &esp_image,
+        &esp::volume_id(verity.formatted.root_hash.as_ref()),
+    )?;
+    esp::install_boot_program(&esp_image, boot.efi_app, boot.source_date_epoch)?;
+    let mut esp_image = fs::File::open(&esp_image)?;
+    copy_range(&mut esp_image, 0, ESP_BYTES, &mut file, start(ESP_NUMBER))?;
     file.seek(SeekFrom::Start(start(POLICY_NUMBER)))?;
     file.write_all(inputs.signed_policy)?;
     if let Some(path) = inputs.sealed {
@@ -416,12 +404,19 @@ pub fn build(inputs: &DiskInputs, work_dir: &Path) -> Result<Disk> {
         .persist(&disk.path)
         .with_context(|| format!("renaming the new disk to {}", disk.path.display()))?;
     cache::write_atomic(&stamp, key.as_bytes())?;
-    Ok(disk)
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Plans and writes a disk in `dir`.
+    fn build(inputs: &DiskInputs, dir: &Path, boot: &BootProgram) -> Disk {
+        let disk = plan(inputs, dir).unwrap();
+        write(&disk, inputs, boot).unwrap();
+        disk
+    }
 
     const HASH: &str = "6f2e6796c28b71a52367906677f2a4626eee255286fc59c6494df359b4310ec0";
 
@@ -440,7 +435,11 @@ mod tests {
         );
         assert!(table.partitions.iter().all(|p| p.first % 2048 == 0));
         assert_eq!(by_number(POLICY_NUMBER).sectors, 128);
-        assert_eq!(by_number(ESP_NUMBER).first, 2048, "the ESP comes first");
+        assert_eq!(
+            by_number(ESP_NUMBER).first * SECTOR,
+            ESP_START,
+            "the ESP comes first"
+        );
         // Reproducible: the same root hash gives the same table.
         let again = layout(&hex::decode(HASH).unwrap(), 10 * 4096, 4096, None).unwrap();
         assert_eq!(again.disk_guid, table.disk_guid);
@@ -476,7 +475,13 @@ mod tests {
             signed_policy: b"signed",
             sealed: Some(&sealed),
         };
-        let disk = build(&inputs, work.path()).unwrap();
+        let efi_app = work.path().join("uki.efi");
+        fs::write(&efi_app, b"MZ a signed UKI").unwrap();
+        let boot = BootProgram {
+            efi_app: &efi_app,
+            source_date_epoch: 0,
+        };
+        let disk = build(&inputs, work.path(), &boot);
         let bytes = fs::read(&disk.path).unwrap();
         let at = |n| (disk.partition(n).first * SECTOR) as usize;
         let (data_bytes, tree) = verity.layout();
@@ -527,6 +532,13 @@ mod tests {
             .arg(&esp)
             .run()
             .expect("fsck.vfat finds the ESP clean");
+        let booted = crate::exec::Tool::new("mtype")
+            .arg("-i")
+            .arg(&esp)
+            .arg(esp::BOOT_PATH)
+            .output()
+            .expect("mtools reads the UKI back from the ESP");
+        assert_eq!(booted, b"MZ a signed UKI");
         crate::exec::Tool::new("veritysetup")
             .arg("verify")
             .arg(&root)
@@ -544,7 +556,7 @@ mod tests {
 
         // Unchanged inputs: the disk is reused, not rewritten.
         let before = fs::metadata(&disk.path).unwrap().modified().unwrap();
-        build(&inputs, work.path()).unwrap();
+        build(&inputs, work.path(), &boot);
         assert_eq!(
             fs::metadata(&disk.path).unwrap().modified().unwrap(),
             before
@@ -552,7 +564,7 @@ mod tests {
         // Reproducible: built again elsewhere, later, the same bytes.
         std::thread::sleep(std::time::Duration::from_millis(1100));
         let elsewhere = tempfile::tempdir().unwrap();
-        let again = build(&inputs, elsewhere.path()).unwrap();
+        let again = build(&inputs, elsewhere.path(), &boot);
         assert!(fs::read(&again.path).unwrap() == bytes, "two builds differ");
 
         // qcow2: qemu-img reads back the same bytes, and two conversions are identical.

@@ -1,14 +1,15 @@
 //! Stage `image`: the orchestrator. Runs the stages in order and returns the appliance as a
 //! value ([`Image`]), after publishing its deliverables into `target/appliance/<name>/`.
 //!
-//! layers → packages + binaries → sealed → rootfs → verity → policy → sign → disk → kernel →
-//! sbom → outputs
+//! layers → packages + binaries → sealed → rootfs → verity → policy → sign → disk plan →
+//! kernel → uki → disk → sbom → outputs
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use anyhow::{Context, Result, bail};
+use der::Encode;
 use ipe_lsm::host::PolicyText;
 use serde_json::json;
 
@@ -20,13 +21,15 @@ use super::outputs::{Deliverable, publish};
 use super::record::{self, BUILD_RECORD};
 use super::sealed::{self, SealedOutput};
 use super::session::Session;
-use super::sign::{Keys, SignerChoice};
+use super::sign::{self, Keys, SignerChoice, UefiSignerChoice};
 use super::timings::Timings;
+use super::uki::{self, UkiInputs};
 use super::validate::validate;
 use super::verity::VerityOutput;
 use super::{binaries, disk, policy, rootfs, sbom, setup, unpack, verity};
 use crate::cache;
 use crate::debian::trim;
+use crate::firmware;
 use crate::layers;
 use crate::project::Project;
 
@@ -41,6 +44,8 @@ pub struct ImageRequest {
     /// Which IPE the kernel gets; `Rust` appends the `ipe-rust` layer.
     pub ipe: Ipe,
     pub signer: SignerChoice,
+    /// Who signs the UKI for Secure Boot.
+    pub uefi_signer: UefiSignerChoice,
     /// Overrides the version in `policies/releases.toml`.
     pub policy_version: Option<String>,
     /// `Qcow2` also ships `disk.qcow2`.
@@ -194,23 +199,13 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
 
     let keys = timings.time("keys", || session.keys(&request.signer))?;
     let signed_policy = timings.time("sign", || keys.sign_policy(policy_text.as_bytes()))?;
-    let disk = timings.time("disk", || {
-        let inputs = disk::DiskInputs {
-            verity: &verity,
-            signed_policy: &signed_policy,
-            sealed: sealed.as_ref().map(|sealed| sealed.image.as_path()),
-        };
-        disk::build(&inputs, &work_dir)
-    })?;
-    let disk_path = disk.path.clone();
-    let qcow2 = match request.disk_format {
-        disk::DiskFormat::Raw => None,
-        disk::DiskFormat::Qcow2 => Some(timings.time("qcow2", || {
-            let qcow2 = work_dir.join("disk.qcow2");
-            disk::convert_qcow2(&disk_path, &qcow2)?;
-            anyhow::Ok(qcow2)
-        })?),
+    let disk_inputs = disk::DiskInputs {
+        verity: &verity,
+        signed_policy: &signed_policy,
+        sealed: sealed.as_ref().map(|sealed| sealed.image.as_path()),
     };
+    // The UKI's command line names the partitions, so the layout comes before the kernel.
+    let disk = disk::plan(&disk_inputs, &work_dir)?;
 
     let kernel = timings.time("kernel", || {
         let inputs = kernel_inputs(
@@ -244,6 +239,54 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
     }
     let cmdline = cmdline.join(" ");
 
+    let uefi = timings.time("uefi keys", || sign::load_uefi_keys(&request.uefi_signer))?;
+    let uki = timings.time("uki", || {
+        uki::build(
+            &UkiInputs {
+                stub: &toolchain.systemd_stub,
+                kernel: &kernel.bzimage,
+                cmdline: &cmdline,
+                os_release: &uki::os_release(
+                    policy.name(),
+                    &policy.version().to_string(),
+                    &verity.root_hash(),
+                ),
+                signer: &uefi.db,
+            },
+            &work_dir,
+        )
+    })?;
+    // A test machine's firmware with this build's keys enrolled, when they are all at hand.
+    let firmware_vars = match &uefi.test_machine {
+        Some(certs) => Some(timings.time("firmware", || {
+            firmware::secure_boot_vars(
+                &project.cache,
+                &setup::virt_fw_vars_path(&project.cache),
+                certs,
+            )
+        })?),
+        None => None,
+    };
+    timings.time("disk", || {
+        disk::write(
+            &disk,
+            &disk_inputs,
+            &disk::BootProgram {
+                efi_app: &uki,
+                source_date_epoch: request.source_date_epoch,
+            },
+        )
+    })?;
+    let disk_path = disk.path.clone();
+    let qcow2 = match request.disk_format {
+        disk::DiskFormat::Raw => None,
+        disk::DiskFormat::Qcow2 => Some(timings.time("qcow2", || {
+            let qcow2 = work_dir.join("disk.qcow2");
+            disk::convert_qcow2(&disk_path, &qcow2)?;
+            anyhow::Ok(qcow2)
+        })?),
+    };
+
     let out_dir = project.output_dir(&request.name);
     let config_sha256 = cache::sha256_file(&kernel.config)?;
     let bzimage_sha256 = cache::sha256_file(&kernel.bzimage)?;
@@ -273,6 +316,14 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
             ("verity", verity.summary()),
             ("disk", disk.summary()),
             (
+                "uki",
+                json!({
+                    "sha256": cache::sha256_file(&uki)?,
+                    "systemd_stub": toolchain.systemd_stub.version,
+                    "db_certificate_sha256": cache::sha256_hex(&uefi.db.cert.to_der()?),
+                }),
+            ),
+            (
                 "sealed",
                 match &sealed {
                     Some(s) => json!({"image_sha256": sealed_sha256, "files": s.files}),
@@ -298,13 +349,18 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
             .lock
             .get(setup::KERNEL_SOURCE_PACKAGE)
             .context("packages.lock pins no kernel source")?;
-        for (pin, deb) in packages.iter().zip(&debs).chain([(
-            kernel_source,
-            &setup::fetch_deb(&project.cache, kernel_source)?,
-        )]) {
+        let systemd_stub = project
+            .lock
+            .get(setup::SYSTEMD_STUB_PACKAGE)
+            .context("packages.lock pins no systemd-stub")?;
+        let mut shipped: Vec<_> = packages.iter().zip(debs.clone()).collect();
+        for pin in [kernel_source, systemd_stub] {
+            shipped.push((pin, setup::fetch_deb(&project.cache, pin)?));
+        }
+        for (pin, deb) in shipped {
             debian.push(sbom::DebianPackage {
                 pin: pin.clone(),
-                facts: sbom::deb_facts(&project.cache, pin, deb)?,
+                facts: sbom::deb_facts(&project.cache, pin, &deb)?,
             });
         }
         let mut sbom_binaries = Vec::new();
@@ -357,11 +413,16 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
         kernel: "bzImage".to_owned(),
         disk: "disk.img".to_owned(),
         cmdline: cmdline.clone(),
+        uki: uki::FILE.to_owned(),
+        firmware_vars: firmware_vars
+            .as_ref()
+            .map(|_| super::boot_spec::FIRMWARE_VARS.to_owned()),
     };
     timings.time("outputs", || {
         let mut files = vec![
             ("bzImage", Deliverable::File(kernel.bzimage.clone())),
             ("disk.img", Deliverable::File(disk_path.clone())),
+            (uki::FILE, Deliverable::File(uki.clone())),
             (
                 "policy.pol",
                 Deliverable::Bytes(policy_text.clone().into_bytes()),
@@ -384,6 +445,12 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
         ];
         if let Some(qcow2) = &qcow2 {
             files.push(("disk.qcow2", Deliverable::File(qcow2.clone())));
+        }
+        if let Some(vars) = &firmware_vars {
+            files.push((
+                super::boot_spec::FIRMWARE_VARS,
+                Deliverable::File(vars.clone()),
+            ));
         }
         publish(&out_dir, files)
     })?;

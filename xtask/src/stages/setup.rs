@@ -59,6 +59,9 @@ const SPDX_TOOLS_VERSION: &str = "0.8.5";
 /// `virt-fw-vars`, which enrolls our Secure Boot certificates in an OVMF variable store.
 const VIRT_FIRMWARE_VERSION: &str = "26.10";
 pub const KERNEL_SOURCE_PACKAGE: &str = "linux-source-6.12";
+/// Debian's systemd-stub, the UKI's EFI program, pinned like the image's packages.
+pub const SYSTEMD_STUB_PACKAGE: &str = "systemd-boot-efi";
+const SYSTEMD_STUB_IN_PACKAGE: &str = "./usr/lib/systemd/boot/efi/linuxx64.efi.stub";
 const RUST_SRC_PACKAGE: &str = "rust-src";
 
 /// What later stages need from setup.
@@ -75,6 +78,17 @@ pub struct Toolchain {
     pub bindgen: PathBuf,
     /// `pyspdxtools`, in a venv of the cache.
     pub spdx_validator: PathBuf,
+    /// systemd-stub (`linuxx64.efi.stub`) from the pinned `systemd-boot-efi`.
+    pub systemd_stub: SystemdStub,
+}
+
+/// The pinned systemd-stub, extracted into the cache.
+#[derive(Debug, Clone)]
+pub struct SystemdStub {
+    pub path: PathBuf,
+    /// The pinned .deb's sha256 and version, for cache keys and the SBOM.
+    pub deb_sha256: String,
+    pub version: String,
 }
 
 pub fn run(project: &Project) -> Result<Toolchain> {
@@ -91,6 +105,7 @@ pub fn run(project: &Project) -> Result<Toolchain> {
         rust_src_version: rust_pin.version.clone(),
         bindgen: ensure_bindgen(&project.cache)?,
         spdx_validator: ensure_spdx_tools(&project.cache)?,
+        systemd_stub: ensure_systemd_stub(&project.cache, pin(project, SYSTEMD_STUB_PACKAGE)?)?,
     })
 }
 
@@ -408,6 +423,27 @@ fn ensure_rust_src(cache: &Cache, pin: &PinnedPackage) -> Result<PathBuf> {
     extract_from_deb(&deb, staging.path(), &["--strip-components=4", &member])?;
     cache::promote_dir(staging, &target)?;
     Ok(library)
+}
+
+/// The stub out of its pinned .deb, in `tools/systemd-stub/<the .deb's sha256>/`.
+fn ensure_systemd_stub(cache: &Cache, pin: &PinnedPackage) -> Result<SystemdStub> {
+    let target = cache.path("tools/systemd-stub").join(&pin.sha256);
+    let stub = target.join("linuxx64.efi.stub");
+    if !stub.is_file() {
+        let deb = fetch_deb(cache, pin)?;
+        let staging = cache::staging_dir_for(&target)?;
+        extract_from_deb(
+            &deb,
+            staging.path(),
+            &["--strip-components=6", SYSTEMD_STUB_IN_PACKAGE],
+        )?;
+        cache::promote_dir(staging, &target)?;
+    }
+    Ok(SystemdStub {
+        path: stub,
+        deb_sha256: pin.sha256.clone(),
+        version: pin.version.clone(),
+    })
 }
 
 /// The kernel's Rust must use the library source of exactly the rustc that compiles it.

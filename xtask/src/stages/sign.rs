@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use der::{Encode, pem::LineEnding};
+use signing::secure_boot::DbSigner;
 use signing::{Certificate, ExternalSigner, FsVerityDigest, LocalSigner, SignatureFile, Signer};
+
+use crate::firmware::EnrolledCerts;
 
 /// Where signatures come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +21,48 @@ pub enum SignerChoice {
     External { cert: PathBuf, command: String },
     /// A raw signature made offline over one known input, with the certificate of its key.
     Offline { cert: PathBuf, signature: PathBuf },
+}
+
+/// Where the UKI's Secure Boot signature comes from: the `db` role, a key of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UefiSignerChoice {
+    /// `secure-boot/db/` in a keys folder (development keys create it with the policy key).
+    KeysDir(PathBuf),
+    /// A command that signs as `SignerChoice::External` does, with the `db` certificate.
+    External { cert: PathBuf, command: String },
+}
+
+/// What the UKI is signed with, and what a test machine enrolls.
+pub struct UefiKeys {
+    pub db: DbSigner,
+    /// PK, KEK and db for an OVMF variable store; only from a keys folder, which has all three
+    /// roles. With an external `db` signer, the devices' own firmware holds the keys.
+    pub test_machine: Option<EnrolledCerts>,
+}
+
+pub fn load_uefi_keys(choice: &UefiSignerChoice) -> Result<UefiKeys> {
+    match choice {
+        UefiSignerChoice::KeysDir(dir) => {
+            let keys = signing::SecureBootKeys::load(dir).with_context(|| {
+                format!(
+                    "loading the Secure Boot keys in {}: create them with `cargo xtask keys \
+                     generate`, or sign with --uefi-cert and --uefi-external-signer",
+                    dir.join(signing::secure_boot::SECURE_BOOT_DIR).display()
+                )
+            })?;
+            Ok(UefiKeys {
+                test_machine: Some(EnrolledCerts::of(&keys)?),
+                db: keys.db,
+            })
+        }
+        UefiSignerChoice::External { cert, command } => Ok(UefiKeys {
+            db: DbSigner {
+                signer: Box::new(ExternalSigner::shell(command)),
+                cert: signing::cert::load_certificate(cert)?,
+            },
+            test_machine: None,
+        }),
+    }
 }
 
 /// The key material a build uses.

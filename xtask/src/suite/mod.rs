@@ -3,6 +3,7 @@
 //! Every guest and command runs under a timeout; each case prints its result, and the last
 //! line is `N passed, N failed`.
 
+mod boot_chain;
 mod cases;
 mod cpio;
 mod differential;
@@ -27,7 +28,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use appliance_qemu::Guest;
+use appliance_qemu::{Guest, Machine};
 
 use crate::exec::Tool;
 use crate::flags::{KunitArgs, TestArgs};
@@ -174,6 +175,10 @@ pub fn run(session: &Session, args: &TestArgs) -> Result<ExitCode> {
                 disk::sfdisk_reads_the_partitions as fn(&Image) -> Result<(), String>,
             ),
             (
+                "sbverify_checks_the_uki",
+                boot_chain::sbverify_checks_the_uki,
+            ),
+            (
                 "systemd_dissect_finds_root_and_verity",
                 disk::systemd_dissect_finds_root_and_verity,
             ),
@@ -190,7 +195,7 @@ pub fn run(session: &Session, args: &TestArgs) -> Result<ExitCode> {
             let kernel = crate::stages::kunit::build(session, &request.layers)?;
             tally.record_kunit(&kernel, guests.accel, boot_timeout);
         }
-        guests.run_suite(&mut tally, &image)?;
+        guests.run_suite(&mut tally, session, &image)?;
         let started = Instant::now();
         tally.record(
             &format!(
@@ -267,12 +272,11 @@ struct Guests {
 
 impl Guests {
     /// The integration suite on one image: sealed, tampered, lifecycle and key-leak cases.
-    fn run_suite(&self, tally: &mut Tally, image: &Image) -> Result<()> {
+    fn run_suite(&self, tally: &mut Tally, session: &Session, image: &Image) -> Result<()> {
         self.run_cases(
             tally,
             image,
-            &image.boot,
-            &[],
+            Ok(guests::machine(&image.boot, self.accel)),
             &[
                 SEALED_IMAGE_CASES,
                 sealed::CASES,
@@ -284,18 +288,23 @@ impl Guests {
         self.run_network_cases(tally, image)?;
         self.ruleset_failure_stops(tally, image)?;
 
-        // One guest for both tampered disks: each case reads only its own.
+        self.run_boot_chain(tally, session, image)?;
+
+        // One guest for both tampered partitions, booted through the signed UKI: the firmware
+        // checks only the UKI, and dm-verity and fs-verity still catch the changed bytes.
         let tampered = tampered_copy(image)?;
+        let machine = self.uefi(image, &tampered, None, "tampered");
         self.run_cases(
             tally,
             image,
-            &tampered,
-            &[],
+            machine,
             &[TAMPERED_IMAGE_CASES, sealed::TAMPERED_CASES].concat(),
         );
 
         let artifacts = lifecycle::make_artifacts(image)?;
-        self.run_cases(tally, image, &image.boot, &[artifacts], LIFECYCLE_CASES);
+        let mut machine = guests::machine(&image.boot, self.accel);
+        machine.disks.push(artifacts);
+        self.run_cases(tally, image, Ok(machine), LIFECYCLE_CASES);
 
         let started = Instant::now();
         tally.record(
@@ -368,20 +377,17 @@ impl Guests {
         Ok(transcript)
     }
 
-    /// Boots one guest and runs `cases` in it; a guest that does not boot fails every case.
-    /// Boots `boot` (the image's own, or a tampered copy) and runs `cases` on `image`.
+    /// Boots `machine` (the image's own disk, a changed copy, or the firmware's boot) and runs
+    /// `cases` on `image` in it; a guest that does not boot fails every case.
     fn run_cases(
         &self,
         tally: &mut Tally,
         image: &Image,
-        boot: &BootSpec,
-        extra_disks: &[PathBuf],
+        machine: Result<Machine>,
         cases: &[(&str, Case)],
     ) {
         let started = Instant::now();
-        let mut machine = guests::machine(boot, self.accel);
-        machine.disks.extend_from_slice(extra_disks);
-        match self.boot(&machine) {
+        match machine.and_then(|machine| self.boot(&machine)) {
             Ok(mut guest) => {
                 println!(
                     "guest booted to its shell in {:.1}s ({:?})",
@@ -407,6 +413,79 @@ impl Guests {
                 }
             }
         }
+    }
+
+    /// `boot` as a device boots it: OVMF with Secure Boot and the image's keys, from a copy of
+    /// `vars` (the image's store unless given), named `run` in the test folder.
+    fn uefi(
+        &self,
+        image: &Image,
+        boot: &BootSpec,
+        vars: Option<PathBuf>,
+        run: &str,
+    ) -> Result<Machine> {
+        let boot = BootSpec {
+            firmware_vars: vars.or_else(|| boot.firmware_vars.clone()),
+            ..boot.clone()
+        };
+        let run_vars = image.test_dir.join(format!("ovmf-vars-{run}.fd"));
+        guests::uefi_machine(&boot, self.accel, &run_vars)
+    }
+
+    /// The boot chain: the signed UKI under Secure Boot, a foreign command line ignored, and
+    /// each changed UKI refused by the firmware.
+    fn run_boot_chain(&self, tally: &mut Tally, session: &Session, image: &Image) -> Result<()> {
+        let machine = self.uefi(image, &image.boot, None, "secure-boot");
+        self.run_cases(tally, image, machine, boot_chain::SECURE_BOOT_CASES);
+
+        let virt_fw_vars = crate::stages::setup::virt_fw_vars_path(&session.project.cache);
+        let machine = boot_chain::vars_with_foreign_options(&virt_fw_vars, image)
+            .map_err(anyhow::Error::msg)
+            .and_then(|vars| self.uefi(image, &image.boot, Some(vars), "foreign-options"));
+        self.run_cases(
+            tally,
+            image,
+            machine,
+            boot_chain::FOREIGN_COMMAND_LINE_CASES,
+        );
+
+        let started = Instant::now();
+        let variants = match boot_chain::refused_ukis(session.toolchain()?, image) {
+            Ok(variants) => variants,
+            Err(reason) => {
+                tally.record(
+                    &format!("{}firmware_refuses_changed_ukis", self.prefix),
+                    started,
+                    Err(reason),
+                );
+                return Ok(());
+            }
+        };
+        for (name, uki) in variants {
+            let started = Instant::now();
+            let result = self.refused(image, name, &uki);
+            tally.record(
+                &format!("{}firmware_refuses_uki_{name}", self.prefix),
+                started,
+                result,
+            );
+        }
+        Ok(())
+    }
+
+    /// Boots a disk whose ESP holds `uki` and requires the firmware's refusal.
+    fn refused(&self, image: &Image, name: &str, uki: &[u8]) -> std::result::Result<(), String> {
+        let boot = boot_chain::disk_booting(image, name, uki)?;
+        let mut machine = self
+            .uefi(image, &boot, None, name)
+            .map_err(|error| format!("{error:#}"))?;
+        machine.network = None;
+        let mut guest = Guest::start(&machine).map_err(|error| error.to_string())?;
+        let waited = guest.wait_for(boot_chain::REFUSED, self.boot_timeout);
+        let console = guest.transcript().to_owned();
+        guest.kill();
+        waited.map_err(|error| format!("{error}; console: {console:?}"))?;
+        boot_chain::check_refused(&console)
     }
 
     /// The firewall cases, on a guest that the host reaches through forwarded ports.
