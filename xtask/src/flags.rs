@@ -96,6 +96,9 @@ pub enum BenchCommand {
     /// Exec latency in the guest: no IPE, upstream's C IPE and the Rust IPE, with the
     /// appliance's policy and with a policy of many digest rules; prints the ratios.
     Exec(Box<crate::cmd::bench_exec::BenchExecArgs>),
+    /// Boot time under OVMF with Secure Boot (the signed UKI from the ESP) against QEMU's
+    /// direct kernel boot, on the same image; prints the medians and their ratio.
+    Boot(Box<crate::cmd::bench_boot::BenchBootArgs>),
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! Subcommands with their own argument types: most wrap one library crate each; `run_qemu`
 //! and `repro` drive built images; `lock` resolves Debian packages into `packages.lock`.
 
+pub mod bench_boot;
 pub mod bench_exec;
 pub mod bench_verity;
 pub mod fsverity;
