@@ -7,6 +7,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use appliance_qemu::Guest;
 use der::Encode;
 use der::pem::LineEnding;
@@ -177,34 +178,33 @@ fn db_certificate_pem(image: &Image) -> Result<PathBuf, String> {
 pub fn refused_ukis(
     toolchain: &Toolchain,
     image: &Image,
-) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
-    let error = |e: &dyn std::fmt::Display| e.to_string();
-    let signed = fs::read(&image.boot.uki).map_err(|e| error(&e))?;
-    let headers = pe_image::PeImage::parse(&signed).map_err(|e| error(&e))?;
+) -> anyhow::Result<Vec<(&'static str, Vec<u8>)>> {
+    let signed = fs::read(&image.boot.uki)?;
+    let headers = pe_image::PeImage::parse(&signed)?;
     let section_start = |name: &str| {
         headers
             .sections()
             .iter()
             .find(|section| section.name() == name)
             .map(|section| section.pointer_to_raw_data as usize)
-            .ok_or_else(|| format!("the UKI has no {name} section"))
+            .with_context(|| format!("the UKI has no {name} section"))
     };
     let flipped = |at: usize| {
         let mut copy = signed.clone();
         copy[at] ^= 0x01;
         copy
     };
-    // A byte of the dm-verity table: the root hash's first digit, if the argument is there.
+    // A byte of the dm-verity table: the root hash's first digit.
     let cmdline_at = section_start(".cmdline")?
         + image
             .boot
             .cmdline
             .find(&image.verity.root_hash())
-            .ok_or("the command line does not hold the root hash")?;
+            .context("the command line does not hold the root hash")?;
     // A byte well inside the kernel's code, past its headers.
     let linux_at = section_start(".linux")? + 0x10000;
 
-    let read = |path: &Path| fs::read(path).map_err(|e| format!("{}: {e}", path.display()));
+    let read = |path: &Path| fs::read(path).with_context(|| path.display().to_string());
     let unsigned = pe_uki::assemble(
         &read(&toolchain.systemd_stub.path)?,
         &UkiParts {
@@ -218,16 +218,13 @@ pub fn refused_ukis(
             linux: &read(&image.boot.kernel)?,
             initrd: None,
         },
-    )
-    .map_err(|e| error(&e))?;
-    let other =
-        signing::keygen::generate("Boot chain test, a key not in db").map_err(|e| error(&e))?;
+    )?;
+    let other = signing::keygen::generate("Boot chain test, a key not in db")?;
     let by_other = signing::sign_efi_image(
         &unsigned,
         &signing::LocalSigner::new(other.key),
         &other.cert,
-    )
-    .map_err(|e| error(&e))?;
+    )?;
     Ok(vec![
         ("cmdline_byte_changed", flipped(cmdline_at)),
         ("kernel_byte_changed", flipped(linux_at)),

@@ -452,11 +452,11 @@ impl Guests {
         let started = Instant::now();
         let variants = match boot_chain::refused_ukis(session.toolchain()?, image) {
             Ok(variants) => variants,
-            Err(reason) => {
+            Err(error) => {
                 tally.record(
                     &format!("{}firmware_refuses_changed_ukis", self.prefix),
                     started,
-                    Err(reason),
+                    Err(format!("making the changed UKIs: {error:#}")),
                 );
                 return Ok(());
             }
