@@ -41,6 +41,11 @@ pub fn uefi_machine(spec: &BootSpec, accel: Accel, run_vars: &Path) -> Result<Ma
             spec.disk.display()
         )
     })?;
+    anyhow::ensure!(
+        vars != run_vars,
+        "{} would be copied onto itself: a boot's store is a copy",
+        vars.display()
+    );
     if let Some(dir) = run_vars.parent() {
         std::fs::create_dir_all(dir)?;
     }

@@ -121,7 +121,7 @@ pub fn vars_with_foreign_options(virt_fw_vars: &Path, image: &Image) -> Result<P
         .firmware_vars
         .as_ref()
         .ok_or("the image has no variable store")?;
-    let output = image.test_dir.join("ovmf-vars-foreign-options.fd");
+    let output = image.test_dir.join("foreign-options.vars.fd");
     Tool::new(virt_fw_vars)
         .arg("--input")
         .arg(vars)
