@@ -80,3 +80,42 @@ pub fn run(session: &Session, args: &BundleArgs) -> Result<()> {
     println!("{}", path.display());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        bundle: BundleArgs,
+    }
+
+    fn choice(args: &[&str]) -> Result<BundleSignerChoice> {
+        let cli = Cli::try_parse_from(std::iter::once("bundle").chain(args.iter().copied()))?;
+        cli.bundle.signer_choice(Path::new("/w"))
+    }
+
+    #[test]
+    fn the_bundle_key_is_the_keys_folder_s_unless_an_external_one_is_named() {
+        assert_eq!(
+            choice(&[]).unwrap(),
+            BundleSignerChoice::KeysDir("/w/keys".into())
+        );
+        let external = ["--bundle-cert", "r.pem", "--bundle-external-signer", "hsm"];
+        assert_eq!(
+            choice(&external).unwrap(),
+            BundleSignerChoice::External {
+                cert: "r.pem".into(),
+                command: "hsm".to_owned()
+            }
+        );
+        assert!(choice(&["--bundle-cert", "r.pem"]).is_err());
+        // An external policy key never falls back to a development bundle key.
+        let policy = ["--cert", "p.pem", "--external-signer", "hsm"];
+        let error = choice(&policy).unwrap_err().to_string();
+        assert!(error.contains("--bundle-external-signer"), "{error}");
+        assert!(choice(&[&policy[..], &external[..]].concat()).is_ok());
+    }
+}
