@@ -7,7 +7,7 @@
 //! squashfs (manifest.raucm + the slot images; whole 4096-byte blocks, more than one)
 //! dm-verity hash tree of the squashfs (sha256, 4096-byte blocks, 32-byte salt, no superblock)
 //! CMS SignedData, DER, with the manifest attached (it names the tree's hash, salt and size)
-//! the CMS's length, 8 bytes big-endian
+//! the CMS's length, 8 bytes big-endian (RAUC reads at most 64 KiB of CMS)
 //! ```
 //!
 //! `rauc info` checks the CMS against its keyring and reads the signed manifest; it does not
@@ -35,6 +35,8 @@ use crate::exec::Tool;
 
 /// RAUC's verity bundles use 4096-byte data and hash blocks.
 const BLOCK: u64 = 4096;
+/// The largest CMS RAUC reads from a bundle (`MAX_BUNDLE_SIGNATURE_SIZE`, 64 KiB).
+const MAX_CMS: usize = 64 * 1024;
 /// The manifest's name inside the squashfs.
 const MANIFEST: &str = "manifest.raucm";
 
@@ -194,6 +196,12 @@ pub fn write(inputs: &BundleInputs, bundle: &Path) -> Result<Manifest> {
                 inputs.signer.signer.describe()
             )
         })?;
+    ensure!(
+        cms.len() <= MAX_CMS,
+        "the bundle's signature is {} bytes; RAUC refuses more than {MAX_CMS} \
+         (MAX_BUNDLE_SIGNATURE_SIZE): the manifest or the certificate is too large",
+        cms.len()
+    );
     let mut out = fs::OpenOptions::new().append(true).open(&file)?;
     out.write_all(&cms)?;
     out.write_all(&(cms.len() as u64).to_be_bytes())?;
