@@ -30,7 +30,7 @@ use verity::dm_verity::{self, Params};
 use super::bundle_manifest::{BundleVerity, ImageEntry, Manifest};
 use super::disk::POLICY_SLOT_BYTES;
 use super::image::Image;
-use crate::cache::{self, sha256_file};
+use crate::cache::sha256_file;
 use crate::exec::Tool;
 
 /// RAUC's verity bundles use 4096-byte data and hash blocks.
@@ -125,96 +125,123 @@ pub fn write(inputs: &BundleInputs, bundle: &Path) -> Result<Manifest> {
         .prefix(".bundle-")
         .tempdir_in(parent)?;
     let content = staging.path().join("content");
-    fs::create_dir(&content)?;
-    fs::set_permissions(&content, fs::Permissions::from_mode(0o755))?;
-
     let mut manifest = Manifest {
         compatible: inputs.compatible.clone(),
         version: inputs.version.clone(),
         build: inputs.build.clone(),
         verity: None,
-        images: Vec::new(),
+        images: stage_images(&inputs.images, &content)?,
     };
-    for image in &inputs.images {
-        ensure!(
-            image.filename != MANIFEST,
-            "a slot image cannot be named {MANIFEST}"
-        );
-        let path = content.join(&image.filename);
-        copy_source(&image.source, &path)
-            .with_context(|| format!("staging the bundle's {}", image.filename))?;
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o644))?;
-        manifest.images.push(ImageEntry {
-            class: image.class.clone(),
-            filename: image.filename.clone(),
-            sha256: sha256_file(&path)?,
-            size: fs::metadata(&path)?.len(),
-        });
-    }
-    let inner = content.join(MANIFEST);
-    fs::write(&inner, manifest.render()?)?;
-    fs::set_permissions(&inner, fs::Permissions::from_mode(0o644))?;
+    // The copy inside the squashfs, as RAUC's own bundles hold it: without the tree's keys.
+    write_file(&content.join(MANIFEST), manifest.render()?.as_bytes())?;
 
     let file = staging.path().join("bundle.raucb");
     tracing::info!("bundle: packing {} images", inputs.images.len());
-    // mksquashfs 4.5 is reproducible by default; SOURCE_DATE_EPOCH sets the file system's and
-    // every file's time (it refuses -mkfs-time and -all-time beside it).
-    Tool::new("mksquashfs")
-        .arg(&content)
-        .arg(&file)
-        .args(["-all-root", "-noappend", "-no-progress", "-no-xattrs"])
-        .env("SOURCE_DATE_EPOCH", inputs.source_date_epoch.to_string())
-        .run()?;
-    let squashfs = fs::metadata(&file)?.len();
-    ensure!(
-        squashfs % BLOCK == 0 && squashfs > BLOCK,
-        "mksquashfs wrote {squashfs} bytes; a verity bundle needs whole 4096-byte blocks, more \
-         than one"
-    );
-    let salt = hex::decode(sha256_file(&file)?)?;
-    let formatted = dm_verity::format_appended(
-        &file,
-        &Params {
-            salt: salt.clone(),
-            ..Params::default()
-        },
-    )?;
-    let tree_end = fs::metadata(&file)?.len();
-    manifest.verity = Some(BundleVerity {
-        hash: formatted.root_hash.to_string(),
-        salt: hex::encode(&salt),
-        size: tree_end - squashfs,
-    });
-
-    let signed = manifest.render()?;
+    let squashfs = pack(&content, &file, inputs.source_date_epoch)?;
+    manifest.verity = Some(append_tree(&file, squashfs)?);
     let cms = inputs
         .signer
-        .sign_manifest(signed.as_bytes())
+        .sign_manifest(manifest.render()?.as_bytes())
         .with_context(|| {
             format!(
                 "signing the bundle with {}",
                 inputs.signer.signer.describe()
             )
         })?;
-    ensure!(
-        cms.len() <= MAX_CMS,
-        "the bundle's signature is {} bytes; RAUC refuses more than {MAX_CMS} \
-         (MAX_BUNDLE_SIGNATURE_SIZE): the manifest or the certificate is too large",
-        cms.len()
-    );
-    let mut out = fs::OpenOptions::new().append(true).open(&file)?;
-    out.write_all(&cms)?;
-    out.write_all(&(cms.len() as u64).to_be_bytes())?;
-    out.sync_all()?;
+    append_signature(&file, &cms)?;
     fs::rename(&file, bundle).with_context(|| format!("writing {}", bundle.display()))?;
     tracing::info!(
         "bundle: {} ({} {}, {} bytes)",
         bundle.display(),
         manifest.compatible,
         manifest.version,
-        tree_end + cms.len() as u64 + 8
+        fs::metadata(bundle)?.len()
     );
     Ok(manifest)
+}
+
+/// Copies the images into `content` (created, mode 0755, each file 0644) and describes them.
+fn stage_images(images: &[SlotImage], content: &Path) -> Result<Vec<ImageEntry>> {
+    fs::create_dir(content)?;
+    fs::set_permissions(content, fs::Permissions::from_mode(0o755))?;
+    let mut entries = Vec::new();
+    for image in images {
+        ensure!(
+            image.filename != MANIFEST && !content.join(&image.filename).exists(),
+            "the bundle already holds a file named {}",
+            image.filename
+        );
+        let path = content.join(&image.filename);
+        copy_source(&image.source, &path)
+            .with_context(|| format!("staging the bundle's {}", image.filename))?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644))?;
+        entries.push(ImageEntry {
+            class: image.class.clone(),
+            filename: image.filename.clone(),
+            sha256: sha256_file(&path)?,
+            size: fs::metadata(&path)?.len(),
+        });
+    }
+    Ok(entries)
+}
+
+/// Packs `content` into the squashfs `file` and returns its size. mksquashfs 4.5 is
+/// reproducible by default; SOURCE_DATE_EPOCH sets the file system's and every file's time (it
+/// refuses -mkfs-time and -all-time beside it).
+fn pack(content: &Path, file: &Path, source_date_epoch: u64) -> Result<u64> {
+    Tool::new("mksquashfs")
+        .arg(content)
+        .arg(file)
+        .args(["-all-root", "-noappend", "-no-progress", "-no-xattrs"])
+        .env("SOURCE_DATE_EPOCH", source_date_epoch.to_string())
+        .run()?;
+    let size = fs::metadata(file)?.len();
+    ensure!(
+        size % BLOCK == 0 && size > BLOCK,
+        "mksquashfs wrote {size} bytes; a verity bundle needs whole 4096-byte blocks, more than \
+         one"
+    );
+    Ok(size)
+}
+
+/// Appends the squashfs's dm-verity tree, salted with the squashfs's own sha256: unique per
+/// content, yet reproducible (RAUC draws a random one).
+fn append_tree(file: &Path, squashfs: u64) -> Result<BundleVerity> {
+    let salt = hex::decode(sha256_file(file)?)?;
+    let formatted = dm_verity::format_appended(
+        file,
+        &Params {
+            salt: salt.clone(),
+            ..Params::default()
+        },
+    )?;
+    Ok(BundleVerity {
+        hash: formatted.root_hash.to_string(),
+        salt: hex::encode(&salt),
+        size: fs::metadata(file)?.len() - squashfs,
+    })
+}
+
+/// Appends the CMS and its length, 8 bytes big-endian.
+fn append_signature(file: &Path, cms: &[u8]) -> Result<()> {
+    ensure!(
+        cms.len() <= MAX_CMS,
+        "the bundle's signature is {} bytes; RAUC refuses more than {MAX_CMS} \
+         (MAX_BUNDLE_SIGNATURE_SIZE): the manifest or the certificate is too large",
+        cms.len()
+    );
+    let mut out = fs::OpenOptions::new().append(true).open(file)?;
+    out.write_all(cms)?;
+    out.write_all(&(cms.len() as u64).to_be_bytes())?;
+    Ok(out.sync_all()?)
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    fs::write(path, bytes)?;
+    Ok(fs::set_permissions(
+        path,
+        fs::Permissions::from_mode(0o644),
+    )?)
 }
 
 fn copy_source(source: &Source, to: &Path) -> Result<()> {
@@ -235,7 +262,7 @@ fn copy_source(source: &Source, to: &Path) -> Result<()> {
                 range.end
             );
         }
-        Source::Bytes(bytes) => cache::write_atomic(to, bytes)?,
+        Source::Bytes(bytes) => fs::write(to, bytes)?,
     }
     Ok(())
 }

@@ -72,7 +72,16 @@ impl Manifest {
             writeln!(text, "verity-salt={}", verity.salt)?;
             writeln!(text, "verity-size={}", verity.size)?;
         }
-        for image in &self.images {
+        for (index, image) in self.images.iter().enumerate() {
+            ensure!(
+                !self.images[..index]
+                    .iter()
+                    .any(|other| other.class == image.class || other.filename == image.filename),
+                "two images for slot class {:?} or file {:?}: a bundle holds one image per slot \
+                 class",
+                image.class,
+                image.filename
+            );
             ensure!(
                 !image.class.is_empty()
                     && image
@@ -157,6 +166,10 @@ mod tests {
         assert!(bad.render().is_err());
         let mut bad = manifest();
         bad.verity.as_mut().unwrap().size = 100;
+        assert!(bad.render().is_err());
+        let mut bad = manifest();
+        bad.images.push(bad.images[0].clone());
+        bad.images[1].filename = "other.img".to_owned();
         assert!(bad.render().is_err());
     }
 }
