@@ -10,6 +10,7 @@
 //! - [`fsverity`]: the formatted digest an fs-verity builtin signature covers.
 //! - [`authenticode`]: Authenticode signatures of EFI applications (Secure Boot).
 //! - [`secure_boot`]: the Secure Boot key roles (PK, KEK, db) beside the policy key.
+//! - [`rauc`]: the RAUC bundle key role beside them.
 //! - `pkcs7`: pure DER assembly of the SignedData message.
 //! - `spc`: pure DER assembly of Authenticode's SignedData.
 //! - `atomic`: temp-file-and-rename writes.
@@ -27,6 +28,7 @@ pub mod fsverity;
 pub mod keygen;
 pub mod keystore;
 mod pkcs7;
+pub mod rauc;
 pub mod secure_boot;
 pub mod sign;
 pub mod signer;

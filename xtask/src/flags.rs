@@ -39,6 +39,22 @@ pub enum Command {
     /// unchanged build finishes in well under a second, and a change to the rootfs relinks the
     /// kernel (its boot policy) without recompiling it.
     Image(ImageCmdArgs),
+    /// Build the image, then a signed RAUC update bundle of it in target/bundles/<name>/.
+    ///
+    /// Takes the image's arguments (layers, name, keys, signers, policy version) and builds the
+    /// image first, then writes target/bundles/<name>/update-<version>.raucb: a RAUC bundle in
+    /// `verity` format holding one A/B slot's images, `uki.efi` (slot class `uki`), `rootfs.img`
+    /// (`rootfs`, the erofs), `rootfs-verity.img` (`verity`, its dm-verity tree) and
+    /// `policy.img` (`policy`, the signed policy padded to its 64 KiB slot). The manifest says
+    /// `compatible=ipe-appliance-<policy name>` and `version=<policy version>`, the product's
+    /// release: build N+1 with a higher --policy-version (or policies/releases.toml).
+    ///
+    /// The manifest is CMS-signed by the RAUC key, a role of its own: keys/rauc/ (created as a
+    /// development key when missing; `keys generate` makes it too), or --bundle-cert with
+    /// --bundle-external-signer for an HSM. Check a bundle with
+    /// `rauc info --keyring keys/rauc/signing_cert.pem <bundle>`. The same inputs give the same
+    /// bytes.
+    Bundle(crate::cmd::bundle::BundleArgs),
     /// Boot the built appliance in QEMU with its serial console on this terminal.
     ///
     /// Press Ctrl-A X to quit. Uses software emulation (TCG) unless a quick probe shows that

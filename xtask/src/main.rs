@@ -85,6 +85,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let request = args.image.request(&project.root, args.ipe)?;
             stages::image::build(&session, &request)?;
         }
+        Command::Bundle(args) => cmd::bundle::run(&session, &args)?,
         Command::RunQemu(args) => cmd::run_qemu::run(project, &args)?,
         Command::Test(args) => return suite::run(&session, &args),
         Command::Kunit(args) => return suite::run_kunit_only(&session, &args),

@@ -44,6 +44,12 @@ impl Project {
         self.root.join("target/appliance").join(image)
     }
 
+    /// An image's update bundles (`cargo xtask bundle`): beside the image folders, not in one,
+    /// since each image build swaps its folder whole.
+    pub fn bundle_dir(&self, image: &str) -> PathBuf {
+        self.root.join("target/bundles").join(image)
+    }
+
     /// An image's intermediates and cache stamps; its build log is `<work dir>.log`.
     pub fn work_dir(&self, image: &str) -> PathBuf {
         self.root.join("target/appliance-work").join(image)

@@ -32,7 +32,8 @@ pub struct KeysArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Create development signing keys: the IPE policy key and the Secure Boot PK, KEK and db.
+    /// Create development signing keys: the IPE policy key, the Secure Boot PK, KEK and db, and
+    /// the RAUC bundle key.
     #[command(
         long_about = "Create development signing keys and their self-signed certificates.\n\n\
         Writes, atomically, into DIR:\n  \
@@ -43,14 +44,16 @@ pub enum KeysCommand {
         secure-boot/db/   signs the Unified Kernel Image; the firmware's db trusts it\n  \
         secure-boot/KEK/  the key-exchange key, allowed to update db\n  \
         secure-boot/PK/   the platform key, owner of the firmware's variable store\n\
+        and rauc/, the key that signs update bundles (`cargo xtask bundle`); a device's RAUC \
+        keyring holds its certificate.\n\
         A test machine (OVMF) enrolls all three certificates; a device maker enrolls their own.\n\n\
         Each certificate is signed with SHA-256 and carries keyUsage digitalSignature and the \
         subject and authority key identifiers the kernel matches keys by. The roles' common \
-        names are NAME with Secure Boot PK, KEK or db appended.\n\n\
+        names are NAME with 'Secure Boot PK', 'Secure Boot KEK', 'Secure Boot db' or 'RAUC bundles' appended.\n\n\
         Refuses to overwrite an existing policy key: kernels already built with the old \
         certificate would stop accepting new signatures. To start over, move the directory \
         aside first. Beside an existing policy key, the image build creates the Secure Boot \
-        roles that are missing, and leaves the policy key as it is.\n\n\
+        roles that are missing, and `bundle` the RAUC key, and leaves the policy key as it is.\n\n\
         Example:\n  cargo xtask keys generate\n  \
         cargo xtask keys generate --dir /secure/keys --common-name 'Example Corp appliance dev'"
     )]
@@ -124,6 +127,7 @@ fn run_generate(args: &GenerateArgs) -> Result<()> {
     for role in Role::ALL {
         signing::keygen::check_common_name(&role.common_name(&args.common_name))?;
     }
+    signing::keygen::check_common_name(&signing::rauc::common_name(&args.common_name))?;
     eprintln!("generating RSA-{KEY_BITS} keys in {} ...", dir.display());
     let keys = keystore::create(&dir, &args.common_name)?;
     println!(
@@ -139,9 +143,17 @@ fn run_generate(args: &GenerateArgs) -> Result<()> {
             role.paths.cert_pem.display()
         );
     }
+    if let Some(role) = signing::rauc::create_missing(&dir, &args.common_name)? {
+        println!(
+            "RAUC bundles: {} ({})",
+            role.paths.dir.display(),
+            role.paths.cert_pem.display()
+        );
+    }
     println!(
         "Back up {}: kernels built with this certificate accept only signatures from this key, \
-         and firmware with these Secure Boot certificates only images the db key signed.",
+         firmware with these Secure Boot certificates only images the db key signed, and \
+         devices with the RAUC certificate only bundles the rauc/ key signed.",
         dir.display()
     );
     Ok(())

@@ -66,6 +66,8 @@ pub struct Image {
     /// The signed policy the init activates, and the boot policy compiled into the kernel.
     pub policy: PolicyText,
     pub boot_policy: PolicyText,
+    /// `policy.pol` signed, as the policy slot holds it (DER PKCS#7, policy attached).
+    pub signed_policy: Vec<u8>,
     pub keys: Rc<Keys>,
     pub layers: Rc<Layers>,
     pub verity: VerityOutput,
@@ -468,6 +470,7 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
         boot,
         policy,
         boot_policy,
+        signed_policy,
         keys,
         layers: layers.clone(),
         verity,

@@ -3,6 +3,8 @@
 mod apt_sources;
 pub mod binaries;
 pub mod boot_spec;
+pub mod bundle;
+mod bundle_manifest;
 pub mod debian_index;
 pub mod disk;
 pub mod esp;

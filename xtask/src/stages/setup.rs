@@ -47,6 +47,10 @@ const HOST_PACKAGES: &[&str] = &[
     // an EFI application into an ESP image without mounting it.
     "ovmf",
     "mtools",
+    // Update bundles: mksquashfs packs their payload; rauc (`rauc info`, `rauc extract`) is the
+    // oracle that checks them.
+    "squashfs-tools",
+    "rauc",
     // For the SPDX validator's and virt-firmware's venvs.
     "python3-venv",
 ];

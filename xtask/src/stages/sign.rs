@@ -32,6 +32,43 @@ pub enum UefiSignerChoice {
     External { cert: PathBuf, command: String },
 }
 
+/// Where update bundles' signatures come from: the `rauc` role, a key of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BundleSignerChoice {
+    /// `rauc/` in a keys folder, created as a development key when missing.
+    KeysDir(PathBuf),
+    /// A command that signs as `SignerChoice::External` does, with the bundle certificate.
+    External { cert: PathBuf, command: String },
+}
+
+pub fn load_bundle_signer(choice: &BundleSignerChoice) -> Result<signing::rauc::BundleSigner> {
+    match choice {
+        BundleSignerChoice::KeysDir(dir) => {
+            let created = signing::rauc::create_missing(dir, signing::keygen::DEFAULT_COMMON_NAME)
+                .with_context(|| {
+                    format!(
+                        "creating the RAUC bundle key in {}; a half-written folder there must \
+                         be moved aside",
+                        signing::rauc::dir(dir).display()
+                    )
+                })?;
+            if let Some(role) = created {
+                tracing::warn!(
+                    "created a DEVELOPMENT RAUC bundle key in {}; devices trust \
+                     {} in their keyring",
+                    role.paths.dir.display(),
+                    role.paths.cert_pem.display()
+                );
+            }
+            Ok(signing::rauc::BundleSigner::load(dir)?)
+        }
+        BundleSignerChoice::External { cert, command } => Ok(signing::rauc::BundleSigner {
+            signer: Box::new(ExternalSigner::shell(command)),
+            cert: signing::cert::load_certificate(cert)?,
+        }),
+    }
+}
+
 /// What the UKI is signed with, and what a test machine enrolls.
 pub struct UefiKeys {
     pub db: DbSigner,
