@@ -16,6 +16,25 @@ pub struct Cli {
     /// More detail: -v shows each command run, -vv every line the kernel build prints.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// A remote build cache shared between machines: an OCI registry, as
+    /// oci://HOST[:PORT]/REPOSITORY (HTTPS) or oci+http://HOST[:PORT]/REPOSITORY (plain HTTP).
+    /// On a local miss each stage (the kernel's configuration, image and object tree, the
+    /// rootfs, verity and sealed outputs, the .debs) is pulled from it by its cache key; every
+    /// entry is checked against the digest recorded at push. Credentials:
+    /// $APPLIANCE_REMOTE_CACHE_AUTH (USER:PASSWORD), else the registry's entry in
+    /// ~/.docker/config.json. A store that cannot be reached is a warning, never a failure.
+    #[arg(long, value_name = "URL", global = true, env = crate::remote_cache::URL_ENV)]
+    pub remote_cache: Option<String>,
+    /// read-only pulls only; read-write also pushes every stage output the store lacks (for
+    /// the builders that feed it).
+    #[arg(
+        long,
+        value_enum,
+        global = true,
+        default_value = "read-only",
+        env = crate::remote_cache::MODE_ENV
+    )]
+    pub remote_cache_mode: crate::remote_cache::Mode,
     #[command(subcommand)]
     pub command: Command,
 }
