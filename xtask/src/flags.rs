@@ -115,6 +115,11 @@ pub enum BenchCommand {
     /// Exec latency in the guest: no IPE, upstream's C IPE and the Rust IPE, with the
     /// appliance's policy and with a policy of many digest rules; prints the ratios.
     Exec(crate::cmd::bench_exec::BenchExecArgs),
+    /// The remote cache: machine A builds and pushes to a docker-registry on the loopback,
+    /// machine B (an empty cache) pulls and builds the same image, then an image whose rootfs
+    /// alone differs; prints the times, their ratio, the bytes moved and the kernel objects B
+    /// compiled, and checks that B's outputs equal A's.
+    RemoteCache(crate::cmd::bench_remote_cache::BenchRemoteCacheArgs),
 }
 
 #[derive(Debug, Args)]
@@ -147,6 +152,18 @@ pub struct TestArgs {
     /// Seconds allowed for one guest to boot to its shell.
     #[arg(long, default_value_t = 120)]
     pub boot_timeout: u64,
+    /// Run one group of cases alone, without the unit tests, KUnit or guests.
+    #[arg(long, value_enum)]
+    pub only: Option<Only>,
+}
+
+/// Groups of `cargo xtask test` cases that run on their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Only {
+    /// The remote cache against a real `docker-registry` on the loopback: machine A pushes,
+    /// machine B (an empty cache) pulls identical outputs without compiling the kernel, and
+    /// damaged entries are rejected (under the Rust IPE).
+    RemoteCache,
 }
 
 #[derive(Debug, Args)]

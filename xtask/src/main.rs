@@ -107,6 +107,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Fsverity(args) => cmd::fsverity::run(&args)?,
         Command::Bench(flags::BenchCommand::Verity(args)) => cmd::bench_verity::run(&args)?,
         Command::Bench(flags::BenchCommand::Exec(args)) => cmd::bench_exec::run(&session, &args)?,
+        Command::Bench(flags::BenchCommand::RemoteCache(args)) => {
+            cmd::bench_remote_cache::run(&session, &args)?
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -2,6 +2,7 @@
 //! and `repro` drive built images; `lock` resolves Debian packages into `packages.lock`.
 
 pub mod bench_exec;
+pub mod bench_remote_cache;
 pub mod bench_verity;
 pub mod fsverity;
 pub mod keys;
