@@ -53,7 +53,7 @@ pub fn run(session: &Session, args: &BenchRemoteCacheArgs) -> Result<()> {
         fresh("machine-a")?
     };
     let b = fresh("machine-b")?;
-    let names = ["a", "b", "b-rootfs-change"].map(|side| format!("{}.bench-{side}", base.name));
+    let names = ["a", "b", "b-rootfs-change"].map(|side| format!("{}-bench-{side}", base.name));
     for name in &names {
         let work = project.work_dir(name);
         if work.exists() {

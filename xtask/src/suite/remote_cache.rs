@@ -236,9 +236,9 @@ pub fn check(project: &Project, base: &ImageRequest) -> Result<()> {
     let dir = project.root.join("target/remote-cache-test");
     let registry = Registry::start(&dir.join("registry"))?;
     let epoch = trial_epoch(base);
-    let a_name = format!("{}.remote-a", base.name);
-    let b_name = format!("{}.remote-b", base.name);
-    let c_name = format!("{}.remote-c", base.name);
+    let a_name = format!("{}-remote-a", base.name);
+    let b_name = format!("{}-remote-b", base.name);
+    let c_name = format!("{}-remote-c", base.name);
     for name in [&a_name, &b_name, &c_name] {
         let work = project.work_dir(name);
         if work.exists() {
