@@ -53,7 +53,8 @@ pub fn run(session: &Session, args: &BenchRemoteCacheArgs) -> Result<()> {
         fresh("machine-a")?
     };
     let b = fresh("machine-b")?;
-    let names = ["a", "b", "b-rootfs-change"].map(|side| format!("{}-bench-{side}", base.name));
+    let name = args.ipe.output_name(&base.name);
+    let names = ["a", "b", "b-rootfs-change"].map(|side| format!("{name}-bench-{side}"));
     for name in &names {
         let work = project.work_dir(name);
         if work.exists() {

@@ -6,8 +6,8 @@
 //! cache) pulls and must ship byte-identical outputs without running make in a kernel tree;
 //! then two entries are damaged in the registry's own storage (one byte of the rootfs archive
 //! flipped, the verity archive truncated) and a third build must reject both by name, build
-//! them locally and still ship the same bytes; and a build whose store does not answer must
-//! succeed with a warning. `cargo xtask bench remote-cache` times the same machines.
+//! them locally and still ship the same bytes; and a build whose store does not answer, or
+//! answers HTTP 500 (a real registry whose storage is broken), must succeed with a warning. `cargo xtask bench remote-cache` times the same machines.
 
 use std::fs;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -32,11 +32,26 @@ pub struct Registry {
 impl Registry {
     /// Starts a registry with empty storage in `dir` (emptied first).
     pub fn start(dir: &Path) -> Result<Registry> {
+        Registry::start_with(dir, false)
+    }
+
+    /// Starts a registry whose storage is a plain file: it answers `/v2/`, and every request
+    /// that touches storage fails with HTTP 500.
+    pub fn start_failing(dir: &Path) -> Result<Registry> {
+        Registry::start_with(dir, true)
+    }
+
+    fn start_with(dir: &Path, failing: bool) -> Result<Registry> {
         if dir.exists() {
             fs::remove_dir_all(dir).with_context(|| format!("emptying {}", dir.display()))?;
         }
         let storage = dir.join("storage");
-        fs::create_dir_all(&storage)?;
+        if failing {
+            fs::create_dir_all(dir)?;
+            fs::write(&storage, b"not a folder\n")?;
+        } else {
+            fs::create_dir_all(&storage)?;
+        }
         let port = free_port()?;
         let config = dir.join("config.yml");
         fs::write(
@@ -335,6 +350,27 @@ pub fn check(project: &Project, base: &ImageRequest) -> Result<()> {
         "no warning about the silent store:\n{}",
         fourth.stderr.join("\n")
     );
+    // A store that answers every request with HTTP 500.
+    let failing = Registry::start_failing(&dir.join("failing-registry"))?;
+    let fifth = build(
+        project,
+        &b,
+        &c_name,
+        base,
+        epoch,
+        Some((&failing.url, "read-write")),
+    )?;
+    ensure!(
+        fifth.said("500") && fifth.said("not asking the store again"),
+        "no warning about the failing store:\n{}",
+        fifth.stderr.join("\n")
+    );
+    outputs::compare(
+        &project.output_dir(&a_name),
+        &project.output_dir(&c_name),
+        None,
+    )
+    .map_err(|difference| anyhow::anyhow!("with a failing store: {difference}"))?;
     drop(registry);
     for name in [&a_name, &b_name, &c_name] {
         fs::remove_dir_all(project.output_dir(name))?;
@@ -357,7 +393,23 @@ pub fn seed_tools(project: &Project, cache: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::compiled_object;
+    use super::{Run, compiled_object};
+
+    #[test]
+    fn the_summary_line_gives_the_bytes_moved() {
+        let run = Run {
+            seconds: 1.0,
+            stderr: vec![
+                "INFO remote cache: pulled rootfs 0123 (7 bytes)".to_owned(),
+                "2026-11-29T22:31:57Z INFO remote cache summary: pulled 21 entries (181702139 \
+                 bytes), pushed 0 (0 bytes), rejected 2"
+                    .to_owned(),
+            ],
+            kernel_steps: Vec::new(),
+        };
+        assert_eq!(run.traffic(), (181702139, 0));
+        assert!(run.said("pulled rootfs"));
+    }
 
     #[test]
     fn kbuild_compile_steps_are_recognised() {
