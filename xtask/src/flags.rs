@@ -35,6 +35,12 @@ pub struct Cli {
         env = crate::remote_cache::MODE_ENV
     )]
     pub remote_cache_mode: crate::remote_cache::Mode,
+    /// The builder key of the remote cache: a keys folder as `cargo xtask keys generate` makes
+    /// it. Every pulled entry must carry its signature (only the certificate is needed);
+    /// read-write also signs each pushed entry with its private key. Without it, entries are
+    /// checked by digest only and the registry's write access is the trust boundary.
+    #[arg(long, value_name = "DIR", global = true, env = crate::remote_cache::KEYS_ENV)]
+    pub remote_cache_keys: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -36,8 +36,11 @@ use tracing_subscriber::{EnvFilter, Layer, filter::LevelFilter, fmt};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    if let Err(error) = remote_cache::configure(cli.remote_cache.as_deref(), cli.remote_cache_mode)
-    {
+    if let Err(error) = remote_cache::configure(
+        cli.remote_cache.as_deref(),
+        cli.remote_cache_mode,
+        cli.remote_cache_keys.as_deref(),
+    ) {
         eprintln!("error: {error:#}");
         return ExitCode::FAILURE;
     }

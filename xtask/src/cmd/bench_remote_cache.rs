@@ -37,17 +37,24 @@ pub fn run(session: &Session, args: &BenchRemoteCacheArgs) -> Result<()> {
     session.toolchain()?;
     let dir = project.root.join("target/bench-remote-cache");
     let registry = remote_cache::Registry::start(&dir.join("registry"))?;
+    let crate::stages::sign::SignerChoice::DevKeys(builder_keys) = &base.signer else {
+        anyhow::bail!("the benchmark signs with development keys");
+    };
     let fresh = |name: &str| -> Result<Machine> {
         let cache = dir.join(name);
         if cache.exists() {
             std::fs::remove_dir_all(&cache)?;
         }
         remote_cache::seed_tools(project, &cache)?;
-        Ok(Machine { cache })
+        Ok(Machine {
+            cache,
+            builder_keys: builder_keys.clone(),
+        })
     };
     let a = if args.warm_a {
         Machine {
             cache: project.cache.root.clone(),
+            builder_keys: builder_keys.clone(),
         }
     } else {
         fresh("machine-a")?

@@ -34,11 +34,15 @@ use registry::{Pulled, Registry};
 /// The variables that name the remote and its mode when the flags do not.
 pub const URL_ENV: &str = "APPLIANCE_REMOTE_CACHE";
 pub const MODE_ENV: &str = "APPLIANCE_REMOTE_CACHE_MODE";
+pub const KEYS_ENV: &str = "APPLIANCE_REMOTE_CACHE_KEYS";
 
 struct Remote {
     registry: Registry,
     url: String,
     mode: Mode,
+    /// The builder's certificate every pulled entry must be signed for, and its key to sign
+    /// pushes with (see [`Trust`]).
+    trust: Option<Trust>,
     /// Set after the store failed once: not asked again in this run.
     down: AtomicBool,
     /// Entries known to be in the store, so each is checked once per run.
@@ -57,16 +61,48 @@ struct Stats {
 
 static REMOTE: OnceLock<Option<Remote>> = OnceLock::new();
 
+/// The builder key of `--remote-cache-keys`: a keys folder as `cargo xtask keys generate`
+/// makes it. Pulls need only its certificate; pushes sign each record with its private key.
+struct Trust {
+    cert: signing::Certificate,
+    signer: Option<signing::LocalSigner>,
+}
+
+impl Trust {
+    fn load(dir: &Path, mode: Mode) -> Result<Trust> {
+        let paths = signing::KeyPaths::new(dir);
+        let cert = signing::cert::load_certificate(&paths.cert_pem).with_context(|| {
+            format!(
+                "the remote cache's builder certificate in {}",
+                dir.display()
+            )
+        })?;
+        let signer = if mode == Mode::ReadWrite {
+            let key = signing::keystore::load_private_key(&paths.key).with_context(|| {
+                format!(
+                    "a read-write remote cache signs what it pushes: no builder key in {}",
+                    dir.display()
+                )
+            })?;
+            Some(signing::LocalSigner::new(key))
+        } else {
+            None
+        };
+        Ok(Trust { cert, signer })
+    }
+}
+
 /// Sets the remote for this process from `--remote-cache` (or `$APPLIANCE_REMOTE_CACHE`); `None`
 /// leaves the build exactly as without this module.
-pub fn configure(url: Option<&str>, mode: Mode) -> Result<()> {
+pub fn configure(url: Option<&str>, mode: Mode, keys: Option<&Path>) -> Result<()> {
     let remote = match url.filter(|url| !url.is_empty()) {
         None => None,
         Some(url) => {
             let location = config::parse_url(url)?;
             let credentials = config::credentials(&location.registry)?;
+            let trust = keys.map(|dir| Trust::load(dir, mode)).transpose()?;
             tracing::info!(
-                "remote cache: {url} ({}{})",
+                "remote cache: {url} ({}{}{})",
                 match mode {
                     Mode::ReadOnly => "read-only",
                     Mode::ReadWrite => "read-write",
@@ -75,12 +111,20 @@ pub fn configure(url: Option<&str>, mode: Mode) -> Result<()> {
                     ", with credentials"
                 } else {
                     ""
+                },
+                match &trust {
+                    Some(trust) => format!(
+                        ", entries signed by {}",
+                        signing::cert::subject(&trust.cert)
+                    ),
+                    None => ", entries checked by digest only (no --remote-cache-keys)".to_owned(),
                 }
             );
             Some(Remote {
                 registry: Registry::new(location, credentials)?,
                 url: url.to_owned(),
                 mode,
+                trust,
                 down: AtomicBool::new(false),
                 present: Mutex::default(),
                 stats: Stats::default(),
@@ -112,7 +156,10 @@ impl Remote {
     }
 
     fn pull(&self, kind: &str, key: &str) -> Option<(Record, Vec<u8>)> {
-        match self.registry.pull(kind, key) {
+        match self
+            .registry
+            .pull(kind, key, self.trust.as_ref().map(|trust| &trust.cert))
+        {
             Ok(Pulled::Missing) => {
                 tracing::debug!("remote cache: no {kind} {key}");
                 None
@@ -167,7 +214,8 @@ impl Remote {
                         archive_bytes: packed.bytes.len() as u64,
                         unpacked_bytes: packed.unpacked_bytes,
                     };
-                    self.registry.push(&record, packed.bytes)?;
+                    let signer = self.trust.as_ref().and_then(|t| t.signer.as_ref());
+                    self.registry.push(&record, packed.bytes, signer)?;
                     Ok(record.archive_bytes)
                 });
                 match pushed {

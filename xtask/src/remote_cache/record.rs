@@ -1,7 +1,7 @@
 //! What an entry records at push, and the checks a pulled entry must pass before anything of
 //! it is used. Pure.
 
-use anyhow::{Result, ensure};
+use anyhow::{Context, Result, ensure};
 use serde::{Deserialize, Serialize};
 
 /// The OCI artifact's config blob: which entry this is and the digest of its one layer.
@@ -78,6 +78,26 @@ pub fn check_manifest(
     Ok(())
 }
 
+/// The manifest annotation holding the builder's signature over the config blob (the record's
+/// bytes as pushed): hex of a raw RSA PKCS#1 v1.5 SHA-256 signature.
+pub const SIGNATURE_ANNOTATION: &str = "org.ipe-appliance.cache.signature";
+
+/// With a trusted builder certificate, the record's bytes must carry its key's signature.
+pub fn check_signature(
+    config: &[u8],
+    signature_hex: Option<&str>,
+    trusted: &signing::Certificate,
+) -> Result<()> {
+    let subject = signing::cert::subject(trusted);
+    let signature = signature_hex.with_context(|| {
+        format!("it is not signed, and only entries signed by {subject} are trusted")
+    })?;
+    let signature = hex::decode(signature).context("its signature is not hex")?;
+    signing::verify_raw(config, &signature, trusted)
+        .with_context(|| format!("its signature is not by {subject}"))?;
+    Ok(())
+}
+
 /// The downloaded archive must be exactly the bytes recorded at push.
 pub fn check_archive(record: &Record, bytes: &[u8]) -> Result<()> {
     ensure!(
@@ -140,6 +160,31 @@ mod tests {
                 .to_string()
                 .contains("poisoned")
         );
+    }
+
+    #[test]
+    fn only_the_trusted_builders_signature_is_accepted() {
+        use signing::Signer;
+        let builder = signing::keygen::generate("builder").unwrap();
+        let other = signing::keygen::generate("other").unwrap();
+        let config = serde_json::to_vec(&record(b"data")).unwrap();
+        let signed = |key: signing::keygen::KeyPair, bytes: &[u8]| {
+            hex::encode(signing::LocalSigner::new(key.key).sign(bytes).unwrap())
+        };
+        let good = signed(builder, &config);
+        let cert = signing::keygen::generate("unused").unwrap().cert;
+        assert!(check_signature(&config, Some(&good), &cert).is_err());
+        let builder_again = signing::keygen::generate("builder2").unwrap();
+        let trusted = builder_again.cert.clone();
+        let good = signed(builder_again, &config);
+        check_signature(&config, Some(&good), &trusted).unwrap();
+        let mut changed = config.clone();
+        changed[10] ^= 1;
+        assert!(check_signature(&changed, Some(&good), &trusted).is_err());
+        let forged = signed(other, &config);
+        assert!(check_signature(&config, Some(&forged), &trusted).is_err());
+        let unsigned = check_signature(&config, None, &trusted).unwrap_err();
+        assert!(unsigned.to_string().contains("not signed"), "{unsigned}");
     }
 
     #[test]

@@ -2,11 +2,13 @@
 //! repository `<prefix>/<kind>`, tagged with its cache key: one config blob (the [`Record`])
 //! and one layer (the archive). Every call runs under a timeout on a one-thread runtime.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::manifest::OciImageManifest;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
@@ -89,17 +91,33 @@ impl Registry {
         })
     }
 
-    pub fn push(&self, record: &Record, archive: Vec<u8>) -> Result<()> {
+    /// Pushes the entry; `signer` (the builder's key), if given, signs the record's bytes.
+    pub fn push(
+        &self,
+        record: &Record,
+        archive: Vec<u8>,
+        signer: Option<&signing::LocalSigner>,
+    ) -> Result<()> {
+        use signing::Signer;
         let reference = self.reference(&record.kind, &record.key)?;
-        let config = Config::new(
-            serde_json::to_vec(record)?,
-            record::CONFIG_MEDIA_TYPE.to_owned(),
+        let bytes = serde_json::to_vec(record)?;
+        let annotations = match signer {
+            Some(signer) => Some(BTreeMap::from([(
+                record::SIGNATURE_ANNOTATION.to_owned(),
+                hex::encode(signer.sign(&bytes)?),
+            )])),
+            None => None,
+        };
+        let config = Config::new(bytes, record::CONFIG_MEDIA_TYPE.to_owned(), None);
+        let layers = [ImageLayer::new(
+            archive,
+            record::LAYER_MEDIA_TYPE.to_owned(),
             None,
-        );
-        let layer = ImageLayer::new(archive, record::LAYER_MEDIA_TYPE.to_owned(), None);
+        )];
+        let manifest = OciImageManifest::build(&layers, &config, annotations);
         self.block_on("pushing the entry", async {
             self.client
-                .push(&reference, &[layer], config, &self.auth, None)
+                .push(&reference, &layers, config, &self.auth, Some(manifest))
                 .await?;
             Ok(())
         })
@@ -107,7 +125,12 @@ impl Registry {
 
     /// The entry's record, checked against its manifest, then its archive, checked against
     /// the record. An error is the store's failure; a refused entry is [`Pulled::Rejected`].
-    pub fn pull(&self, kind: &str, key: &str) -> Result<Pulled> {
+    pub fn pull(
+        &self,
+        kind: &str,
+        key: &str,
+        trusted: Option<&signing::Certificate>,
+    ) -> Result<Pulled> {
         let reference = self.reference(kind, key)?;
         self.block_on("pulling the entry", async {
             let pulled = self
@@ -119,6 +142,20 @@ impl Registry {
                 Err(error) if is_not_found(&error) => return Ok(Pulled::Missing),
                 Err(error) => return Err(error.into()),
             };
+            if let Some(trusted) = trusted {
+                let signature = manifest
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(record::SIGNATURE_ANNOTATION));
+                let checked = record::check_signature(
+                    config.as_bytes(),
+                    signature.map(String::as_str),
+                    trusted,
+                );
+                if let Err(error) = checked {
+                    return Ok(Pulled::Rejected(error));
+                }
+            }
             let record: Record = match serde_json::from_str(&config) {
                 Ok(record) => record,
                 Err(error) => {

@@ -129,9 +129,11 @@ fn free_port() -> Result<u16> {
         .port())
 }
 
-/// One simulated machine: a cache folder of its own.
+/// One simulated machine: a cache folder of its own, and the builder key it trusts (and, for
+/// a read-write remote, signs with): `--remote-cache-keys`.
 pub struct Machine {
     pub cache: PathBuf,
+    pub builder_keys: PathBuf,
 }
 
 /// What one `xtask image` run did.
@@ -197,7 +199,9 @@ pub fn build(
     if let Some((url, mode)) = remote {
         tool = tool
             .arg(format!("--remote-cache={url}"))
-            .arg(format!("--remote-cache-mode={mode}"));
+            .arg(format!("--remote-cache-mode={mode}"))
+            .arg("--remote-cache-keys")
+            .arg(&machine.builder_keys);
     }
     let started = Instant::now();
     let mut group = tool.spawn_group()?;
@@ -260,11 +264,16 @@ pub fn check(project: &Project, base: &ImageRequest) -> Result<()> {
             fs::remove_dir_all(&work)?;
         }
     }
+    let SignerChoice::DevKeys(builder_keys) = &base.signer else {
+        bail!("the remote cache trial signs with development keys");
+    };
     let a = Machine {
         cache: project.cache.root.clone(),
+        builder_keys: builder_keys.clone(),
     };
     let b = Machine {
         cache: dir.join("machine-b"),
+        builder_keys: builder_keys.clone(),
     };
     if b.cache.exists() {
         fs::remove_dir_all(&b.cache)?;
@@ -371,8 +380,37 @@ pub fn check(project: &Project, base: &ImageRequest) -> Result<()> {
         None,
     )
     .map_err(|difference| anyhow::anyhow!("with a failing store: {difference}"))?;
+    // A machine that trusts another builder: the entries A signed are refused, and the stages
+    // they hold are built locally (its kernel image is in its cache already).
+    let other_keys = dir.join("other-builder");
+    if other_keys.exists() {
+        fs::remove_dir_all(&other_keys)?;
+    }
+    signing::keystore::create(&other_keys, "another builder")?;
+    let wary = Machine {
+        cache: b.cache.clone(),
+        builder_keys: other_keys,
+    };
+    let d_name = format!("{}-remote-d", base.name);
+    let work_d = project.work_dir(&d_name);
+    if work_d.exists() {
+        fs::remove_dir_all(&work_d)?;
+    }
+    let sixth = build(project, &wary, &d_name, base, epoch, ro)?;
+    ensure!(
+        sixth.said(&format!("REJECTED the entry rootfs:{rootfs_key}"))
+            && sixth.said("its signature is not by"),
+        "an entry signed by another builder was not rejected:\n{}",
+        sixth.stderr.join("\n")
+    );
+    outputs::compare(
+        &project.output_dir(&a_name),
+        &project.output_dir(&d_name),
+        None,
+    )
+    .map_err(|difference| anyhow::anyhow!("with another builder's key: {difference}"))?;
     drop(registry);
-    for name in [&a_name, &b_name, &c_name] {
+    for name in [&a_name, &b_name, &c_name, &d_name] {
         fs::remove_dir_all(project.output_dir(name))?;
         fs::remove_dir_all(project.work_dir(name))?;
     }
