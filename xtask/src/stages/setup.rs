@@ -88,6 +88,14 @@ pub fn run(project: &Project) -> Result<Toolchain> {
     check_rust_src_matches_rustc(rust_pin)?;
     // Not part of the toolchain value yet: the firmware tests find it by its path.
     ensure_virt_firmware(&project.cache)?;
+    // Extracted once, these .debs are not fetched again here; a read-write remote cache still
+    // gets them, so that a new machine pulls them too.
+    for pin in [kernel_pin, rust_pin] {
+        let deb = cache_deb_path(&project.cache, pin);
+        if deb.is_file() {
+            remote_cache::publish("deb", &pin.sha256, &[(REMOTE_DEB_FILE, &deb)]);
+        }
+    }
     Ok(Toolchain {
         kernel_version: upstream_version(&kernel_pin.version),
         kernel_source: ensure_kernel_source(&project.cache, kernel_pin)?,
@@ -323,7 +331,7 @@ fn system_mirrors() -> Result<Mirrors> {
 
 /// The verified .deb for a pinned package, downloading it on first use.
 pub fn fetch_deb(cache: &Cache, package: &PinnedPackage) -> Result<PathBuf> {
-    let path = cache.path("debs").join(format!("{}.deb", package.sha256));
+    let path = cache_deb_path(cache, package);
     let entry = [(REMOTE_DEB_FILE, path.as_path())];
     if path.is_file() {
         remote_cache::publish("deb", &package.sha256, &entry);
@@ -364,6 +372,11 @@ pub fn fetch_deb(cache: &Cache, package: &PinnedPackage) -> Result<PathBuf> {
     fs::rename(&downloaded, &path)?;
     remote_cache::publish("deb", &package.sha256, &entry);
     Ok(path)
+}
+
+/// Where a pinned .deb lives in the cache, by its sha256.
+fn cache_deb_path(cache: &Cache, package: &PinnedPackage) -> PathBuf {
+    cache.path("debs").join(format!("{}.deb", package.sha256))
 }
 
 /// The one file of a .deb's remote cache entry.
