@@ -165,26 +165,27 @@ mod tests {
     #[test]
     fn only_the_trusted_builders_signature_is_accepted() {
         use signing::Signer;
-        let builder = signing::keygen::generate("builder").unwrap();
-        let other = signing::keygen::generate("other").unwrap();
-        let config = serde_json::to_vec(&record(b"data")).unwrap();
-        let signed = |key: signing::keygen::KeyPair, bytes: &[u8]| {
+        let sign = |key: signing::keygen::KeyPair, bytes: &[u8]| {
             hex::encode(signing::LocalSigner::new(key.key).sign(bytes).unwrap())
         };
-        let good = signed(builder, &config);
-        let cert = signing::keygen::generate("unused").unwrap().cert;
-        assert!(check_signature(&config, Some(&good), &cert).is_err());
-        let builder_again = signing::keygen::generate("builder2").unwrap();
-        let trusted = builder_again.cert.clone();
-        let good = signed(builder_again, &config);
+        let builder = signing::keygen::generate("builder").unwrap();
+        let trusted = builder.cert.clone();
+        let config = serde_json::to_vec(&record(b"data")).unwrap();
+        let good = sign(builder, &config);
         check_signature(&config, Some(&good), &trusted).unwrap();
+
         let mut changed = config.clone();
         changed[10] ^= 1;
         assert!(check_signature(&changed, Some(&good), &trusted).is_err());
-        let forged = signed(other, &config);
-        assert!(check_signature(&config, Some(&forged), &trusted).is_err());
+        let forged = sign(signing::keygen::generate("other").unwrap(), &config);
+        let error = check_signature(&config, Some(&forged), &trusted).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("not by CN=builder"),
+            "{error:#}"
+        );
         let unsigned = check_signature(&config, None, &trusted).unwrap_err();
         assert!(unsigned.to_string().contains("not signed"), "{unsigned}");
+        assert!(check_signature(&config, Some("zz"), &trusted).is_err());
     }
 
     #[test]
