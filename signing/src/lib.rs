@@ -42,6 +42,6 @@ pub use fsverity::{FsVerityDigest, sign_fsverity_digest};
 pub use keygen::KeyPair;
 pub use keystore::{DevKeys, KeyPaths, load_or_create_dev_keys};
 pub use secure_boot::{DbSigner, SecureBootKeys};
-pub use sign::{sign_attached, sign_detached};
+pub use sign::{sign_attached, sign_detached, verify_raw};
 pub use signer::{LocalSigner, SignatureFile, Signer};
 pub use x509_cert::Certificate;

@@ -54,12 +54,21 @@ pub(crate) fn checked_signature(
     cert: &Certificate,
 ) -> Result<Vec<u8>> {
     let signature = signer.sign(content)?;
+    verify_raw(content, &signature, cert).map_err(|_| Error::BadSignature {
+        signer: signer.describe(),
+        subject: cert::subject(cert),
+    })?;
+    Ok(signature)
+}
+
+/// Checks a raw RSA PKCS#1 v1.5 SHA-256 `signature` over `content`, as [`Signer::sign`] makes
+/// it, against `cert`'s public key.
+pub fn verify_raw(content: &[u8], signature: &[u8], cert: &Certificate) -> Result<()> {
     let key = cert::public_key(cert)?;
     let digest = Sha256::digest(content);
-    key.verify(Pkcs1v15Sign::new::<Sha256>(), &digest, &signature)
+    key.verify(Pkcs1v15Sign::new::<Sha256>(), &digest, signature)
         .map_err(|_| Error::BadSignature {
-            signer: signer.describe(),
+            signer: "the signature given".to_owned(),
             subject: cert::subject(cert),
-        })?;
-    Ok(signature)
+        })
 }

@@ -16,6 +16,31 @@ pub struct Cli {
     /// More detail: -v shows each command run, -vv every line the kernel build prints.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// A remote build cache shared between machines: an OCI registry, as
+    /// oci://HOST[:PORT]/REPOSITORY (HTTPS) or oci+http://HOST[:PORT]/REPOSITORY (plain HTTP).
+    /// On a local miss each stage (the kernel's configuration, image and object tree, the
+    /// rootfs, verity and sealed outputs, the .debs) is pulled from it by its cache key; every
+    /// entry is checked against the digest recorded at push. Credentials:
+    /// $APPLIANCE_REMOTE_CACHE_AUTH (USER:PASSWORD), else the registry's entry in
+    /// ~/.docker/config.json. A store that cannot be reached is a warning, never a failure.
+    #[arg(long, value_name = "URL", global = true, env = crate::remote_cache::URL_ENV)]
+    pub remote_cache: Option<String>,
+    /// read-only pulls only; read-write also pushes every stage output the store lacks (for
+    /// the builders that feed it).
+    #[arg(
+        long,
+        value_enum,
+        global = true,
+        default_value = "read-only",
+        env = crate::remote_cache::MODE_ENV
+    )]
+    pub remote_cache_mode: crate::remote_cache::Mode,
+    /// The builder key of the remote cache: a keys folder as `cargo xtask keys generate` makes
+    /// it. Every pulled entry must carry its signature (only the certificate is needed);
+    /// read-write also signs each pushed entry with its private key. Without it, entries are
+    /// checked by digest only and the registry's write access is the trust boundary.
+    #[arg(long, value_name = "DIR", global = true, env = crate::remote_cache::KEYS_ENV)]
+    pub remote_cache_keys: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -115,6 +140,11 @@ pub enum BenchCommand {
     /// Boot time under OVMF with Secure Boot (the signed UKI from the ESP) against QEMU's
     /// direct kernel boot, on the same image; prints the medians and their ratio.
     Boot(Box<crate::cmd::bench_boot::BenchBootArgs>),
+    /// The remote cache: machine A builds and pushes to a docker-registry on the loopback,
+    /// machine B (an empty cache) pulls and builds the same image, then an image whose rootfs
+    /// alone differs; prints the times, their ratio, the bytes moved and the kernel objects B
+    /// compiled, and checks that B's outputs equal A's.
+    RemoteCache(crate::cmd::bench_remote_cache::BenchRemoteCacheArgs),
 }
 
 #[derive(Debug, Args)]
@@ -147,6 +177,18 @@ pub struct TestArgs {
     /// Seconds allowed for one guest to boot to its shell.
     #[arg(long, default_value_t = 120)]
     pub boot_timeout: u64,
+    /// Run one group of cases alone, without the unit tests, KUnit or guests.
+    #[arg(long, value_enum)]
+    pub only: Option<Only>,
+}
+
+/// Groups of `cargo xtask test` cases that run on their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Only {
+    /// The remote cache against a real `docker-registry` on the loopback: machine A pushes,
+    /// machine B (an empty cache) pulls identical outputs without compiling the kernel, and
+    /// damaged entries are rejected (under the Rust IPE).
+    RemoteCache,
 }
 
 #[derive(Debug, Args)]

@@ -2,7 +2,8 @@
 //!
 //! Modules depend one way: this file and `flags` → commands (`cmd/`) and the test suite
 //! (`suite/`) → `stages/` → the libraries (`cache`, `debian`, `dynamic_loader`, `exec`,
-//! `layers`, `lockfile`, `project`, `guests`, `logfile` and the workspace crates).
+//! `layers`, `lockfile`, `project`, `guests`, `logfile`, `remote_cache` and the workspace
+//! crates).
 //! `suite/imports.rs` checks that no import circle forms.
 
 mod args;
@@ -19,6 +20,7 @@ mod layers;
 mod lockfile;
 mod logfile;
 mod project;
+mod remote_cache;
 mod stages;
 mod suite;
 
@@ -34,7 +36,17 @@ use tracing_subscriber::{EnvFilter, Layer, filter::LevelFilter, fmt};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    match run(cli.command) {
+    if let Err(error) = remote_cache::configure(
+        cli.remote_cache.as_deref(),
+        cli.remote_cache_mode,
+        cli.remote_cache_keys.as_deref(),
+    ) {
+        eprintln!("error: {error:#}");
+        return ExitCode::FAILURE;
+    }
+    let result = run(cli.command);
+    remote_cache::log_summary();
+    match result {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -100,6 +112,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Bench(flags::BenchCommand::Verity(args)) => cmd::bench_verity::run(&args)?,
         Command::Bench(flags::BenchCommand::Exec(args)) => cmd::bench_exec::run(&session, &args)?,
         Command::Bench(flags::BenchCommand::Boot(args)) => cmd::bench_boot::run(&session, &args)?,
+        Command::Bench(flags::BenchCommand::RemoteCache(args)) => {
+            cmd::bench_remote_cache::run(&session, &args)?
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

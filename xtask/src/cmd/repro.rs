@@ -149,7 +149,9 @@ fn second_build(request: &ImageRequest, checkout: &Path, second_cache: &Path) ->
         .arg(format!("--ipe={}", request.ipe.name()))
         .arg(format!("--source-date-epoch={}", request.source_date_epoch))
         .current_dir(checkout)
-        .env("APPLIANCE_CACHE", second_cache);
+        .env("APPLIANCE_CACHE", second_cache)
+        // The second build proves what this machine builds: nothing from a remote cache.
+        .env(crate::remote_cache::URL_ENV, "");
     if let Some(version) = &request.policy_version {
         tool = tool.arg(format!("--policy-version={version}"));
     }

@@ -103,7 +103,7 @@ pub(super) fn civil_time(epoch: u64) -> [u64; 6] {
 /// half-written file newer than its inputs, which make would then trust. So every file written
 /// since the mark of a build that never finished is removed before the next one, and make
 /// builds those again.
-const BUILDING_MARK: &str = ".appliance-building";
+pub const BUILDING_MARK: &str = ".appliance-building";
 
 /// Run under the tree's lock before anything is written to the object tree.
 pub fn recover_interrupted(obj: &Path) -> Result<()> {

@@ -10,13 +10,14 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 
 use super::kbuild::{self, Reproducible};
 use super::kconfig;
 use super::setup::Toolchain;
 use crate::cache::{self, Cache, KeyHasher};
 use crate::exec::Tool;
+use crate::remote_cache::{self, archive::Relocation};
 
 pub struct KernelInputs<'a> {
     pub toolchain: &'a Toolchain,
@@ -150,19 +151,34 @@ pub fn build(cache: &Cache, inputs: &KernelInputs) -> Result<KernelOutput> {
             text,
         );
     }
+    let config_key = config_key.finish();
     let config_path = tree
         .dir
         .join("configs")
-        .join(format!("{}.config", config_key.finish()));
+        .join(format!("{config_key}.config"));
+    let config_entry = [("config", config_path.as_path())];
     if !config_path.is_file() {
         let _lock = cache.lock("kernel-config")?;
-        let config = merge_config(inputs.toolchain, &tree, &fragments)?;
-        cache::write_atomic(&config_path, config.as_bytes())?;
+        // A pulled configuration must still grant every request of the fragments.
+        let grants_every_request = |dir: &Path| {
+            let pulled = fs::read_to_string(dir.join("config"))?;
+            check_requests(&fragments, &pulled)
+        };
+        if !remote_cache::restore(
+            "kernel-config",
+            &config_key,
+            &config_entry,
+            &grants_every_request,
+        ) {
+            let config = merge_config(inputs.toolchain, &tree, &fragments)?;
+            cache::write_atomic(&config_path, config.as_bytes())?;
+        }
     }
+    remote_cache::publish("kernel-config", &config_key, &config_entry);
     let config = fs::read_to_string(&config_path)?;
 
     let mut key = KeyHasher::default();
-    key.input("config-key", config_key.finish())
+    key.input("config-key", &config_key)
         .input("config", &config);
     if let Flavour::Appliance(built_in) = &inputs.flavour {
         key.input("boot-policy", &built_in.boot_policy)
@@ -172,31 +188,72 @@ pub fn build(cache: &Cache, inputs: &KernelInputs) -> Result<KernelOutput> {
     let image_dir = tree.dir.join("images").join(&key);
     let bzimage = image_dir.join("bzImage");
     let vmlinux = image_dir.join("vmlinux");
+    let image_config = image_dir.join("config");
     // bzImage is written last, so its presence means the entry is complete.
+    let image_entry = [
+        ("vmlinux", vmlinux.as_path()),
+        ("config", image_config.as_path()),
+        ("bzImage", bzimage.as_path()),
+    ];
+    let relocation = Relocation::for_cache(&cache.root)?;
     if !bzimage.is_file() || !vmlinux.is_file() {
         let _lock = tree.lock(cache)?;
-        kbuild::recover_interrupted(&tree.obj())?;
-        sync_tree_files(&tree, &inputs.tree_files)?;
-        if let Flavour::Appliance(built_in) = &inputs.flavour {
-            cache::write_if_changed(&tree.boot_policy(), built_in.boot_policy.as_bytes())?;
-            cache::write_if_changed(&tree.trusted_certs(), built_in.trusted_certs.as_bytes())?;
+        let same_config = |dir: &Path| {
+            ensure!(
+                fs::read_to_string(dir.join("config"))? == config,
+                "its config is not this kernel's"
+            );
+            Ok(())
+        };
+        if remote_cache::restore("kernel-image", &key, &image_entry, &same_config) {
+            tracing::info!("kernel: from the remote cache ({})", &key[..16]);
+        } else {
+            kbuild::recover_interrupted(&tree.obj())?;
+            if built_with(&tree) != Some(config_key.clone())
+                && remote_cache::restore_tree(
+                    "kernel-objects",
+                    &config_key,
+                    &tree.obj(),
+                    &relocation,
+                )
+            {
+                settle_pulled_objects(&tree)?;
+            }
+            sync_tree_files(&tree, &inputs.tree_files)?;
+            if let Flavour::Appliance(built_in) = &inputs.flavour {
+                cache::write_if_changed(&tree.boot_policy(), built_in.boot_policy.as_bytes())?;
+                cache::write_if_changed(&tree.trusted_certs(), built_in.trusted_certs.as_bytes())?;
+            }
+            cache::write_if_changed(&tree.obj().join(".config"), config.as_bytes())?;
+            let _ = fs::remove_file(tree.obj().join(BUILT_WITH));
+            kbuild::make(
+                inputs.toolchain,
+                &tree.src(),
+                &tree.obj(),
+                &Reproducible::new(cache, inputs.source_date_epoch)?,
+                &["bzImage"],
+            )?;
+            cache::write_atomic(&tree.obj().join(BUILT_WITH), config_key.as_bytes())?;
+            cache::write_atomic(&vmlinux, &fs::read(tree.obj().join("vmlinux"))?)?;
+            cache::write_atomic(&image_config, config.as_bytes())?;
+            cache::write_atomic(
+                &bzimage,
+                &fs::read(tree.obj().join("arch/x86/boot/bzImage"))?,
+            )?;
         }
-        cache::write_if_changed(&tree.obj().join(".config"), config.as_bytes())?;
-        kbuild::make(
-            inputs.toolchain,
-            &tree.src(),
-            &tree.obj(),
-            &Reproducible::new(cache, inputs.source_date_epoch)?,
-            &["bzImage"],
-        )?;
-        cache::write_atomic(&vmlinux, &fs::read(tree.obj().join("vmlinux"))?)?;
-        cache::write_atomic(&image_dir.join("config"), config.as_bytes())?;
-        cache::write_atomic(
-            &bzimage,
-            &fs::read(tree.obj().join("arch/x86/boot/bzImage"))?,
-        )?;
     } else {
         tracing::info!("kernel: up to date ({})", &key[..16]);
+    }
+    remote_cache::publish("kernel-image", &key, &image_entry);
+    if remote_cache::pushes() {
+        // The object tree goes with its configuration key only when it is known to be built
+        // from exactly those inputs, and not while a build changes it.
+        let _lock = tree.lock(cache)?;
+        if built_with(&tree) == Some(config_key.clone())
+            && !tree.obj().join(kbuild::BUILDING_MARK).exists()
+        {
+            remote_cache::publish_tree("kernel-objects", &config_key, &tree.obj(), &relocation);
+        }
     }
     Ok(KernelOutput {
         vmlinux,
@@ -204,6 +261,60 @@ pub fn build(cache: &Cache, inputs: &KernelInputs) -> Result<KernelOutput> {
         config: config_path,
         key,
     })
+}
+
+/// In the object tree: the configuration key its last complete build was for. Written after
+/// make succeeds, removed before make starts.
+const BUILT_WITH: &str = ".appliance-config-key";
+
+fn built_with(tree: &BuildTree) -> Option<String> {
+    fs::read_to_string(tree.obj().join(BUILT_WITH)).ok()
+}
+
+/// After an object tree is pulled: its files get one modification time, now, so that make
+/// finds every object up to date against this machine's sources (extracted and patched
+/// earlier); then the boot policy and certificates are written again, later still, so that
+/// make relinks the kernel with this build's, whatever the pulled tree was linked with.
+fn settle_pulled_objects(tree: &BuildTree) -> Result<()> {
+    let now = std::time::SystemTime::now();
+    for entry in walkdir::WalkDir::new(tree.obj()).into_iter() {
+        let entry = entry?;
+        if entry.file_type().is_file() {
+            fs::File::options()
+                .write(true)
+                .open(entry.path())?
+                .set_modified(now)?;
+        }
+    }
+    for file in [tree.boot_policy(), tree.trusted_certs()] {
+        if file.is_file() {
+            fs::File::options()
+                .write(true)
+                .open(&file)?
+                .set_modified(std::time::SystemTime::now())?;
+        }
+    }
+    Ok(())
+}
+
+/// Every option the fragments ask for has the value they ask.
+fn check_requests(fragments: &[(PathBuf, String)], config: &str) -> Result<()> {
+    let mut requests = Vec::new();
+    for (path, text) in fragments {
+        requests.extend(kconfig::parse_fragment(path, text).map_err(anyhow::Error::msg)?);
+    }
+    let values = kconfig::parse_config(config);
+    let dropped = kconfig::dropped(&requests, &values);
+    ensure!(
+        dropped.is_empty(),
+        "it does not grant {}",
+        dropped
+            .iter()
+            .map(|r| format!("CONFIG_{}={}", r.symbol, r.value))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
 }
 
 /// The cache entry of the kernel with image key `key`, and the source tree it was built from.

@@ -17,6 +17,7 @@ use crate::cache::{self, KeyHasher};
 use crate::debian::trim::Exclusion;
 use crate::exec::Tool;
 use crate::layers::accounts::Accounts;
+use crate::remote_cache;
 
 /// Mount points and writable places that the init expects, present in every image
 /// (`opt/sealed` is `layers::SEALED_MOUNT`).
@@ -115,6 +116,12 @@ pub fn build(inputs: &RootfsInputs, work_dir: &Path) -> Result<RootfsOutput> {
     {
         tracing::info!("rootfs: up to date");
         report.log();
+        remote_cache::publish("rootfs", &key, &remote_files(&image, &report_path));
+        return Ok(RootfsOutput { image, key });
+    }
+    if let Some(report) = pull(&key, &image, &report_path) {
+        cache::write_atomic(&stamp, key.as_bytes())?;
+        report.log();
         return Ok(RootfsOutput { image, key });
     }
     let tree = tempfile::tempdir_in(work_dir)?;
@@ -135,7 +142,31 @@ pub fn build(inputs: &RootfsInputs, work_dir: &Path) -> Result<RootfsOutput> {
     fs::rename(&staged_image, &image)?;
     cache::write_atomic(&stamp, key.as_bytes())?;
     report.log();
+    remote_cache::publish("rootfs", &key, &remote_files(&image, &report_path));
     Ok(RootfsOutput { image, key })
+}
+
+/// A rootfs entry in the remote cache: the image, then its report.
+fn remote_files<'a>(image: &'a Path, report: &'a Path) -> [(&'static str, &'a Path); 2] {
+    [("rootfs.erofs", image), ("rootfs.report.json", report)]
+}
+
+/// The image and its report from the remote cache, if it has them and they agree.
+fn pull(key: &str, image: &Path, report_path: &Path) -> Option<Report> {
+    let agree = |dir: &Path| {
+        let report: Report = serde_json::from_slice(&fs::read(dir.join("rootfs.report.json"))?)?;
+        let size = fs::metadata(dir.join("rootfs.erofs"))?.len();
+        anyhow::ensure!(
+            report.image_bytes == size,
+            "its report says {} bytes, its image has {size}",
+            report.image_bytes
+        );
+        Ok(())
+    };
+    if !remote_cache::restore("rootfs", key, &remote_files(image, report_path), &agree) {
+        return None;
+    }
+    serde_json::from_slice(&fs::read(report_path).ok()?).ok()
 }
 
 /// Hashes everything that goes into the tree: the .debs are named by their verified sha256;

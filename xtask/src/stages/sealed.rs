@@ -18,6 +18,7 @@ use walkdir::WalkDir;
 use crate::cache::{self, KeyHasher};
 use crate::exec::Tool;
 use crate::layers::{SEALED_MOUNT, below_sealed_mount};
+use crate::remote_cache;
 
 /// The fs-verity and file system block size: `fsverity digest`'s default, and the page size.
 const BLOCK: usize = 4096;
@@ -69,8 +70,14 @@ pub fn build(inputs: &SealedInputs, work_dir: &Path) -> Result<SealedOutput> {
     let key = cache_key(inputs, &staged)?;
     let image = work_dir.join("sealed.img");
     let stamp = work_dir.join("sealed.key");
+    let entry = [("sealed.img", image.as_path())];
     if image.is_file() && fs::read_to_string(&stamp).is_ok_and(|old| old == key) {
         tracing::info!("sealed: up to date");
+        remote_cache::publish("sealed", &key, &entry);
+        return Ok(SealedOutput { image, files });
+    }
+    if remote_cache::restore("sealed", &key, &entry, &|_| Ok(())) {
+        cache::write_atomic(&stamp, key.as_bytes())?;
         return Ok(SealedOutput { image, files });
     }
     tracing::info!("sealed: packing ext4 with fs-verity");
@@ -135,6 +142,7 @@ pub fn build(inputs: &SealedInputs, work_dir: &Path) -> Result<SealedOutput> {
     }
     fs::rename(&staged_image, &image)?;
     cache::write_atomic(&stamp, key.as_bytes())?;
+    remote_cache::publish("sealed", &key, &entry);
     Ok(SealedOutput { image, files })
 }
 

@@ -11,6 +11,7 @@ use crate::cache::{self, Cache};
 use crate::exec::Tool;
 use crate::lockfile::PinnedPackage;
 use crate::project::Project;
+use crate::remote_cache;
 
 /// Debian packages the build runs, from bookworm.
 const HOST_PACKAGES: &[&str] = &[
@@ -53,6 +54,9 @@ const HOST_PACKAGES: &[&str] = &[
     "rauc",
     // For the SPDX validator's and virt-firmware's venvs.
     "python3-venv",
+    // The CNCF distribution registry, which the remote-cache tests and benchmark start on the
+    // loopback as the store.
+    "docker-registry",
 ];
 /// QEMU must match the installed qemu-utils, which comes from bookworm-backports.
 const QEMU_PACKAGE: &str = "qemu-system-x86";
@@ -102,6 +106,14 @@ pub fn run(project: &Project) -> Result<Toolchain> {
     check_rust_src_matches_rustc(rust_pin)?;
     // Not part of the toolchain value yet: the firmware tests find it by its path.
     ensure_virt_firmware(&project.cache)?;
+    // Extracted once, these .debs are not fetched again here; a read-write remote cache still
+    // gets them, so that a new machine pulls them too.
+    for pin in [kernel_pin, rust_pin] {
+        let deb = cache_deb_path(&project.cache, pin);
+        if deb.is_file() {
+            remote_cache::publish("deb", &pin.sha256, &[(REMOTE_DEB_FILE, &deb)]);
+        }
+    }
     Ok(Toolchain {
         kernel_version: upstream_version(&kernel_pin.version),
         kernel_source: ensure_kernel_source(&project.cache, kernel_pin)?,
@@ -338,12 +350,29 @@ fn system_mirrors() -> Result<Mirrors> {
 
 /// The verified .deb for a pinned package, downloading it on first use.
 pub fn fetch_deb(cache: &Cache, package: &PinnedPackage) -> Result<PathBuf> {
-    let path = cache.path("debs").join(format!("{}.deb", package.sha256));
+    let path = cache_deb_path(cache, package);
+    let entry = [(REMOTE_DEB_FILE, path.as_path())];
     if path.is_file() {
+        remote_cache::publish("deb", &package.sha256, &entry);
         return Ok(path);
     }
     let _lock = cache.lock("debs")?;
     if path.is_file() {
+        return Ok(path);
+    }
+    // Checked against the pin like a download: the store is no more trusted than a mirror.
+    let pinned = |dir: &Path| {
+        let actual = cache::sha256_file(&dir.join(REMOTE_DEB_FILE))?;
+        ensure!(
+            actual == package.sha256,
+            "{} {}: sha256 is {actual}, but packages.lock pins {}",
+            package.name,
+            package.version,
+            package.sha256
+        );
+        Ok(())
+    };
+    if remote_cache::restore("deb", &package.sha256, &entry, &pinned) {
         return Ok(path);
     }
     tracing::info!("downloading {} {}", package.name, package.version);
@@ -360,8 +389,17 @@ pub fn fetch_deb(cache: &Cache, package: &PinnedPackage) -> Result<PathBuf> {
         package.name
     );
     fs::rename(&downloaded, &path)?;
+    remote_cache::publish("deb", &package.sha256, &entry);
     Ok(path)
 }
+
+/// Where a pinned .deb lives in the cache, by its sha256.
+fn cache_deb_path(cache: &Cache, package: &PinnedPackage) -> PathBuf {
+    cache.path("debs").join(format!("{}.deb", package.sha256))
+}
+
+/// The one file of a .deb's remote cache entry.
+const REMOTE_DEB_FILE: &str = "package.deb";
 
 /// Brings the pinned profile's package lists up to date, for `cargo xtask lock`.
 pub fn update_pinned_lists(cache: &Cache) -> Result<()> {

@@ -11,6 +11,7 @@ use anyhow::{Context, Result, ensure};
 use serde::{Deserialize, Serialize};
 
 use crate::cache::{self, KeyHasher, sha256_file};
+use crate::remote_cache;
 use verity::dm_verity::{self, Formatted, Geometry, Params};
 
 pub const BLOCK_SIZE: u64 = 4096;
@@ -124,7 +125,8 @@ fn params(salt_hex: &str, data_blocks: u64) -> Result<Params> {
     })
 }
 
-/// Reuses the previous result when the rootfs and this stage's code are unchanged.
+/// Reuses the previous result when the rootfs and this stage's code are unchanged, else the
+/// remote cache's, else hashes.
 pub fn build(rootfs: &Path, rootfs_key: &str, work_dir: &Path) -> Result<VerityOutput> {
     let key = KeyHasher::default()
         .input("code", super::stage_sources::VERITY)
@@ -132,33 +134,64 @@ pub fn build(rootfs: &Path, rootfs_key: &str, work_dir: &Path) -> Result<VerityO
         .finish();
     let disk = work_dir.join("rootfs.verity.img");
     let record_path = work_dir.join("verity.json");
-    if disk.is_file()
-        && let Ok(text) = fs::read_to_string(&record_path)
-        && let Ok(record) = serde_json::from_str::<Record>(&text)
-        && record.key == key
-    {
+    let entry = [
+        ("rootfs.verity.img", disk.as_path()),
+        ("verity.json", record_path.as_path()),
+    ];
+    if let Some(output) = up_to_date(&disk, &record_path, &key)? {
         tracing::info!("verity: up to date");
-        let params = params(&record.salt, record.data_blocks)?;
-        let root_hash = verity::Digest::from_slice(&hex::decode(&record.root_hash)?)
-            .context("the verity record's root hash")?;
-        return Ok(VerityOutput {
-            disk,
-            formatted: Formatted {
-                root_hash,
-                geometry: Geometry::new(&params, record.data_blocks)?,
-            },
-            params,
-        });
+        remote_cache::publish("verity", &key, &entry);
+        return Ok(output);
+    }
+    // A pulled tree must describe this rootfs: its data part is the rootfs, byte for byte.
+    let describes_this_rootfs = |dir: &Path| {
+        let record: Record = serde_json::from_slice(&fs::read(dir.join("verity.json"))?)?;
+        ensure!(record.key == key, "its record is for another key");
+        let data = fs::read(rootfs)?;
+        let pulled = fs::read(dir.join("rootfs.verity.img"))?;
+        ensure!(
+            pulled.starts_with(&data) && record.salt == sha256_file(rootfs)?,
+            "its data is not this rootfs"
+        );
+        Ok(())
+    };
+    if remote_cache::restore("verity", &key, &entry, &describes_this_rootfs)
+        && let Some(output) = up_to_date(&disk, &record_path, &key)?
+    {
+        return Ok(output);
     }
     let output = format(rootfs, &disk)?;
     let record = Record {
-        key,
+        key: key.clone(),
         root_hash: output.root_hash(),
         salt: hex::encode(&output.params.salt),
         data_blocks: output.formatted.geometry.data_blocks,
     };
     cache::write_atomic(&record_path, serde_json::to_string(&record)?.as_bytes())?;
+    remote_cache::publish("verity", &key, &entry);
     Ok(output)
+}
+
+/// The result recorded beside the disk, if it is for `key`.
+fn up_to_date(disk: &Path, record_path: &Path, key: &str) -> Result<Option<VerityOutput>> {
+    if disk.is_file()
+        && let Ok(text) = fs::read_to_string(record_path)
+        && let Ok(record) = serde_json::from_str::<Record>(&text)
+        && record.key == key
+    {
+        let params = params(&record.salt, record.data_blocks)?;
+        let root_hash = verity::Digest::from_slice(&hex::decode(&record.root_hash)?)
+            .context("the verity record's root hash")?;
+        return Ok(Some(VerityOutput {
+            disk: disk.to_path_buf(),
+            formatted: Formatted {
+                root_hash,
+                geometry: Geometry::new(&params, record.data_blocks)?,
+            },
+            params,
+        }));
+    }
+    Ok(None)
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ mod kunit;
 mod large_policy;
 mod lifecycle;
 mod lockdown;
+pub mod remote_cache;
 mod sbom;
 mod sealed;
 mod tamper;
@@ -31,7 +32,7 @@ use anyhow::Result;
 use appliance_qemu::{Guest, Machine};
 
 use crate::exec::Tool;
-use crate::flags::{KunitArgs, TestArgs};
+use crate::flags::{KunitArgs, Only, TestArgs};
 use crate::guests;
 use crate::stages::boot_spec::BootSpec;
 use crate::stages::image::{self, Image};
@@ -144,6 +145,11 @@ impl Tally {
 pub fn run(session: &Session, args: &TestArgs) -> Result<ExitCode> {
     let project = &session.project;
     let mut tally = Tally::default();
+    if args.only == Some(Only::RemoteCache) {
+        record_remote_cache(&mut tally, session, args, Ipe::Rust)?;
+        println!("{} passed, {} failed", tally.passed, tally.failed);
+        return Ok(tally.exit_code());
+    }
     let toolchain = session.toolchain()?;
     if !args.integration_only {
         let started = Instant::now();
@@ -222,6 +228,7 @@ pub fn run(session: &Session, args: &TestArgs) -> Result<ExitCode> {
                 started,
                 result,
             );
+            record_remote_cache(&mut tally, session, args, ipe)?;
         }
     }
     if let [(left, left_text), (right, right_text)] = &observations[..] {
@@ -234,6 +241,28 @@ pub fn run(session: &Session, args: &TestArgs) -> Result<ExitCode> {
 
     println!("{} passed, {} failed", tally.passed, tally.failed);
     Ok(tally.exit_code())
+}
+
+/// The remote cache against a real registry (`remote_cache.rs`), on the test image's inputs.
+fn record_remote_cache(
+    tally: &mut Tally,
+    session: &Session,
+    args: &TestArgs,
+    ipe: Ipe,
+) -> Result<()> {
+    let request = test_image_args(&args.image, ipe).request(&session.project.root, ipe)?;
+    let started = Instant::now();
+    let result =
+        remote_cache::check(&session.project, &request).map_err(|error| format!("{error:#}"));
+    tally.record(
+        &format!(
+            "{}/remote_cache_b_pulls_identical_outputs_and_rejects_poisoned_entries",
+            ipe.name()
+        ),
+        started,
+        result,
+    );
+    Ok(())
 }
 
 /// The image under test: the requested layers and the debug layer, whose console shell the
