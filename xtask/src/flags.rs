@@ -144,7 +144,7 @@ pub enum BenchCommand {
     /// machine B (an empty cache) pulls and builds the same image, then an image whose rootfs
     /// alone differs; prints the times, their ratio, the bytes moved and the kernel objects B
     /// compiled, and checks that B's outputs equal A's.
-    RemoteCache(crate::cmd::bench_remote_cache::BenchRemoteCacheArgs),
+    RemoteCache(Box<crate::cmd::bench_remote_cache::BenchRemoteCacheArgs>),
 }
 
 #[derive(Debug, Args)]
