@@ -1,14 +1,18 @@
 //! `cargo xtask bench remote-cache`: what the remote cache saves a new machine. Machine A
 //! builds the image and pushes to a `docker-registry` on the loopback; machine B, an empty
-//! cache, pulls and builds the same image; then B builds the image with one more layer that
+//! cache and a second checkout at another path (this one's files, copied as `repro` copies
+//! them; its xtask compiled before the clock starts), pulls and builds the same image; then B builds the image with one more layer that
 //! changes only the rootfs (`debug`: an overlay, a package, a binary), which relinks the
 //! kernel's boot policy from the pulled object tree. Prints each time, the ratio A/B, the
 //! bytes each side moved and the kernel objects B compiled; B's outputs must equal A's.
+
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, ensure};
 use clap::Args;
 
 use crate::args::ImageArgs;
+use crate::exec::Tool;
 use crate::stages::layer_stack::Ipe;
 use crate::stages::outputs;
 use crate::stages::session::Session;
@@ -49,21 +53,26 @@ pub fn run(session: &Session, args: &BenchRemoteCacheArgs) -> Result<()> {
         Ok(Machine {
             cache,
             builder_keys: builder_keys.clone(),
+            checkout: project.root.clone(),
         })
     };
     let a = if args.warm_a {
         Machine {
             cache: project.cache.root.clone(),
             builder_keys: builder_keys.clone(),
+            checkout: project.root.clone(),
         }
     } else {
         fresh("machine-a")?
     };
-    let b = fresh("machine-b")?;
+    let b = Machine {
+        checkout: second_checkout(&project.root, &dir.join("checkout-b"))?,
+        ..fresh("machine-b")?
+    };
     let name = args.ipe.output_name(&base.name);
     let names = ["a", "b", "b-rootfs-change"].map(|side| format!("{name}-bench-{side}"));
-    for name in &names {
-        let work = project.work_dir(name);
+    for (machine, name) in [(&a, &names[0]), (&b, &names[1]), (&b, &names[2])] {
+        let work = machine.checkout.join("target/appliance-work").join(name);
         if work.exists() {
             std::fs::remove_dir_all(work)?;
         }
@@ -71,17 +80,17 @@ pub fn run(session: &Session, args: &BenchRemoteCacheArgs) -> Result<()> {
     let epoch = base.source_date_epoch;
     let rw = Some((registry.url.as_str(), "read-write"));
     let ro = Some((registry.url.as_str(), "read-only"));
-    let first = remote_cache::build(project, &a, &names[0], &base, epoch, rw)?;
-    let second = remote_cache::build(project, &b, &names[1], &base, epoch, ro)?;
+    let first = remote_cache::build(&a, &names[0], &base, epoch, rw)?;
+    let second = remote_cache::build(&b, &names[1], &base, epoch, ro)?;
     outputs::compare(
         &project.output_dir(&names[0]),
-        &project.output_dir(&names[1]),
+        &b.checkout.join("target/appliance").join(&names[1]),
         None,
     )
     .map_err(|difference| anyhow::anyhow!("B's outputs differ from A's: {difference}"))?;
     let mut changed = base.clone();
     changed.layers.push(args.extra_layer.clone());
-    let third = remote_cache::build(project, &b, &names[2], &changed, epoch, ro)?;
+    let third = remote_cache::build(&b, &names[2], &changed, epoch, ro)?;
 
     println!(
         "remote cache bench (--ipe {}, A {}):",
@@ -113,4 +122,19 @@ pub fn run(session: &Session, args: &BenchRemoteCacheArgs) -> Result<()> {
         second.kernel_steps
     );
     Ok(())
+}
+
+/// This checkout's files at `path`, its xtask compiled there, so that B's clock measures the
+/// image build alone. The copy keeps its `target/` (and so its compiled xtask) between runs.
+fn second_checkout(root: &Path, path: &Path) -> Result<PathBuf> {
+    crate::cmd::repro::copy_checkout(root, path)?;
+    tracing::info!(
+        "bench remote-cache: compiling xtask in machine B's checkout {} (not timed)",
+        path.display()
+    );
+    Tool::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args(["build", "--quiet", "--package", "xtask"])
+        .current_dir(path)
+        .run()?;
+    Ok(path.to_owned())
 }

@@ -76,7 +76,7 @@ pub fn run(session: &Session, args: &ReproArgs) -> Result<ExitCode> {
 
 /// The checkout's files as git sees them (tracked, and untracked but not ignored), with their
 /// current contents, at another path.
-fn copy_checkout(root: &Path, checkout: &Path) -> Result<()> {
+pub(crate) fn copy_checkout(root: &Path, checkout: &Path) -> Result<()> {
     let listing = Tool::new("git")
         .args([
             "ls-files",

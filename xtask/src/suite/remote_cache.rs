@@ -134,6 +134,8 @@ fn free_port() -> Result<u16> {
 pub struct Machine {
     pub cache: PathBuf,
     pub builder_keys: PathBuf,
+    /// The checkout it builds in: its outputs and work folders are under its `target/`.
+    pub checkout: PathBuf,
 }
 
 /// What one `xtask image` run did.
@@ -173,7 +175,6 @@ impl Run {
 
 /// `xtask image` as `name` on `machine`, with the layers, IPE and keys of `base` at `epoch`.
 pub fn build(
-    project: &Project,
     machine: &Machine,
     name: &str,
     base: &ImageRequest,
@@ -184,7 +185,11 @@ pub fn build(
         bail!("the remote cache trial signs with development keys");
     };
     fs::create_dir_all(&machine.cache)?;
-    let log = project.work_dir(name).with_extension("log");
+    let log = machine
+        .checkout
+        .join("target/appliance-work")
+        .join(name)
+        .with_extension("log");
     let mut tool = Tool::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .args(["xtask", "image", "--name", name])
         .arg(format!("--source-date-epoch={epoch}"))
@@ -192,7 +197,7 @@ pub fn build(
         .arg(format!("--ipe={}", base.ipe.name()))
         .arg("--keys")
         .arg(keys)
-        .current_dir(&project.root)
+        .current_dir(&machine.checkout)
         .env("APPLIANCE_CACHE", &machine.cache)
         .env("APPLIANCE_LOG", "info")
         .env(crate::remote_cache::URL_ENV, "");
@@ -270,10 +275,12 @@ pub fn check(project: &Project, base: &ImageRequest) -> Result<()> {
     let a = Machine {
         cache: project.cache.root.clone(),
         builder_keys: builder_keys.clone(),
+        checkout: project.root.clone(),
     };
     let b = Machine {
         cache: dir.join("machine-b"),
         builder_keys: builder_keys.clone(),
+        checkout: project.root.clone(),
     };
     if b.cache.exists() {
         fs::remove_dir_all(&b.cache)?;
@@ -282,10 +289,10 @@ pub fn check(project: &Project, base: &ImageRequest) -> Result<()> {
     let rw = Some((registry.url.as_str(), "read-write"));
     let ro = Some((registry.url.as_str(), "read-only"));
 
-    let first = build(project, &a, &a_name, base, epoch, rw)?;
+    let first = build(&a, &a_name, base, epoch, rw)?;
     let (_, pushed) = first.traffic();
     ensure!(pushed > 0, "A pushed nothing");
-    let second = build(project, &b, &b_name, base, epoch, ro)?;
+    let second = build(&b, &b_name, base, epoch, ro)?;
     ensure!(
         second.kernel_steps.is_empty() && !second.said("kernel: building"),
         "B ran make in a kernel tree: {:?}",
@@ -325,7 +332,7 @@ pub fn check(project: &Project, base: &ImageRequest) -> Result<()> {
         .write(true)
         .open(&truncated)?
         .set_len(length / 2)?;
-    let third = build(project, &b, &c_name, base, epoch, ro)?;
+    let third = build(&b, &c_name, base, epoch, ro)?;
     for (kind, key) in [("rootfs", rootfs_key.as_str()), ("verity", verity_key)] {
         ensure!(
             third.said(&format!("REJECTED the entry {kind}:{key}")),
@@ -346,14 +353,7 @@ pub fn check(project: &Project, base: &ImageRequest) -> Result<()> {
 
     // A store that does not answer: a warning, and the build goes on.
     let silent = format!("oci+http://127.0.0.1:{}/appliance-cache", free_port()?);
-    let fourth = build(
-        project,
-        &b,
-        &c_name,
-        base,
-        epoch,
-        Some((&silent, "read-write")),
-    )?;
+    let fourth = build(&b, &c_name, base, epoch, Some((&silent, "read-write")))?;
     ensure!(
         fourth.said("not asking the store again"),
         "no warning about the silent store:\n{}",
@@ -361,14 +361,7 @@ pub fn check(project: &Project, base: &ImageRequest) -> Result<()> {
     );
     // A store that answers every request with HTTP 500.
     let failing = Registry::start_failing(&dir.join("failing-registry"))?;
-    let fifth = build(
-        project,
-        &b,
-        &c_name,
-        base,
-        epoch,
-        Some((&failing.url, "read-write")),
-    )?;
+    let fifth = build(&b, &c_name, base, epoch, Some((&failing.url, "read-write")))?;
     ensure!(
         fifth.said("500") && fifth.said("not asking the store again"),
         "no warning about the failing store:\n{}",
@@ -390,13 +383,14 @@ pub fn check(project: &Project, base: &ImageRequest) -> Result<()> {
     let wary = Machine {
         cache: b.cache.clone(),
         builder_keys: other_keys,
+        checkout: project.root.clone(),
     };
     let d_name = format!("{}-remote-d", base.name);
     let work_d = project.work_dir(&d_name);
     if work_d.exists() {
         fs::remove_dir_all(&work_d)?;
     }
-    let sixth = build(project, &wary, &d_name, base, epoch, ro)?;
+    let sixth = build(&wary, &d_name, base, epoch, ro)?;
     ensure!(
         sixth.said(&format!("REJECTED the entry rootfs:{rootfs_key}"))
             && sixth.said("its signature is not by"),
