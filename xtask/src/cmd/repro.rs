@@ -105,7 +105,10 @@ pub(crate) fn copy_checkout(root: &Path, checkout: &Path) -> Result<()> {
         }
         copied += 1;
     }
-    tracing::info!("repro: copied {copied} files to {}", checkout.display());
+    tracing::info!(
+        "copied the checkout's {copied} files to {}",
+        checkout.display()
+    );
     Ok(())
 }
 
