@@ -99,6 +99,10 @@ pub(crate) fn copy_checkout(root: &Path, checkout: &Path) -> Result<()> {
         let target = checkout.join(&relative);
         fs::create_dir_all(target.parent().context("a file with no parent")?)?;
         if meta.file_type().is_symlink() {
+            // A copy made before (the benchmark keeps its checkout) is replaced.
+            if fs::symlink_metadata(&target).is_ok() {
+                fs::remove_file(&target)?;
+            }
             std::os::unix::fs::symlink(fs::read_link(&source)?, &target)?;
         } else {
             fs::copy(&source, &target).with_context(|| format!("copying {}", source.display()))?;
