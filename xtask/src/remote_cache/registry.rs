@@ -22,6 +22,7 @@ const READ_TIMEOUT: Duration = Duration::from_secs(30);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(600);
 
 pub struct Registry {
+    client: Client,
     auth: RegistryAuth,
     location: Location,
     runtime: tokio::runtime::Runtime,
@@ -29,27 +30,8 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(location: Location, credentials: Option<Credentials>) -> Result<Registry> {
-        let auth = match credentials {
-            Some(c) => RegistryAuth::Basic(c.user, c.password),
-            None => RegistryAuth::Anonymous,
-        };
-        Ok(Registry {
-            auth,
-            location,
-            runtime: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("starting the remote cache's I/O runtime")?,
-        })
-    }
-
-    /// A client, and so a connection pool, for one operation. The runtime is parked between
-    /// operations (the build runs make and the like meanwhile), so a pooled connection's task
-    /// is not polled then; a cold build under load saw requests on such reused connections
-    /// get no answer until the read timeout. A new pool per operation never reuses one.
-    fn client(&self) -> Client {
-        Client::new(ClientConfig {
-            protocol: if self.location.plain_http {
+        let config = ClientConfig {
+            protocol: if location.plain_http {
                 ClientProtocol::Http
             } else {
                 ClientProtocol::Https
@@ -57,6 +39,19 @@ impl Registry {
             connect_timeout: Some(CONNECT_TIMEOUT),
             read_timeout: Some(READ_TIMEOUT),
             ..ClientConfig::default()
+        };
+        let auth = match credentials {
+            Some(c) => RegistryAuth::Basic(c.user, c.password),
+            None => RegistryAuth::Anonymous,
+        };
+        Ok(Registry {
+            client: Client::new(config),
+            auth,
+            location,
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the remote cache's I/O runtime")?,
         })
     }
 
@@ -83,9 +78,12 @@ impl Registry {
     /// Whether the store holds the entry (its manifest); an error is not an answer.
     pub fn exists(&self, kind: &str, key: &str) -> Result<bool> {
         let reference = self.reference(kind, key)?;
-        let client = self.client();
         self.block_on("checking the entry", async {
-            match client.fetch_manifest_digest(&reference, &self.auth).await {
+            match self
+                .client
+                .fetch_manifest_digest(&reference, &self.auth)
+                .await
+            {
                 Ok(_) => Ok(true),
                 Err(error) if is_not_found(&error) => Ok(false),
                 Err(error) => Err(error.into()),
@@ -117,9 +115,8 @@ impl Registry {
             None,
         )];
         let manifest = OciImageManifest::build(&layers, &config, annotations);
-        let client = self.client();
         self.block_on("pushing the entry", async {
-            client
+            self.client
                 .push(&reference, &layers, config, &self.auth, Some(manifest))
                 .await?;
             Ok(())
@@ -135,9 +132,9 @@ impl Registry {
         trusted: Option<&signing::Certificate>,
     ) -> Result<Pulled> {
         let reference = self.reference(kind, key)?;
-        let client = self.client();
         self.block_on("pulling the entry", async {
-            let pulled = client
+            let pulled = self
+                .client
                 .pull_manifest_and_config(&reference, &self.auth)
                 .await;
             let (manifest, _digest, config) = match pulled {
@@ -176,7 +173,8 @@ impl Registry {
                 return Ok(Pulled::Rejected(error));
             }
             let mut archive = Vec::with_capacity(record.archive_bytes as usize);
-            match client
+            match self
+                .client
                 .pull_blob(&reference, &manifest.layers[0], &mut archive)
                 .await
             {

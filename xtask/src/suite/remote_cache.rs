@@ -62,9 +62,16 @@ impl Registry {
                 storage.display()
             ),
         )?;
-        let process = Tool::new("docker-registry")
-            .arg("serve")
+        // Its log goes to a file: a pipe nobody reads fills up after a few hundred requests,
+        // and the registry then stops answering, blocked on writing a log line.
+        let process = Tool::new("sh")
+            .args([
+                "-c",
+                r#"exec docker-registry serve "$1" 2>>"$2""#,
+                "docker-registry",
+            ])
             .arg(&config)
+            .arg(dir.join("registry.log"))
             .spawn_group()
             .context("starting docker-registry (installed by `cargo xtask setup`)")?;
         let started = Instant::now();
