@@ -176,6 +176,20 @@ impl Remote {
         }
     }
 
+    /// Whether a pulled entry was put in place: counted as pulled, or rejected with why.
+    fn settle(&self, kind: &str, key: &str, bytes: usize, placed: Result<()>) -> bool {
+        match placed {
+            Ok(()) => {
+                self.pulled(kind, key, bytes);
+                true
+            }
+            Err(error) => {
+                self.reject(kind, key, &error);
+                false
+            }
+        }
+    }
+
     fn reject(&self, kind: &str, key: &str, reason: &anyhow::Error) {
         self.stats.rejected.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(
@@ -311,16 +325,7 @@ pub fn restore(
         }
         Ok(())
     })();
-    match placed {
-        Ok(()) => {
-            remote.pulled(kind, key, archive.len());
-            true
-        }
-        Err(error) => {
-            remote.reject(kind, key, &error);
-            false
-        }
-    }
+    remote.settle(kind, key, archive.len(), placed)
 }
 
 /// Fetches the folder entry `kind:key` onto `target` (replacing it), relocated to this cache.
@@ -341,16 +346,7 @@ pub fn restore_tree(kind: &str, key: &str, target: &Path, relocation: &Relocatio
         )?;
         cache::promote_dir(staging, target)
     })();
-    match placed {
-        Ok(()) => {
-            remote.pulled(kind, key, archive.len());
-            true
-        }
-        Err(error) => {
-            remote.reject(kind, key, &error);
-            false
-        }
-    }
+    remote.settle(kind, key, archive.len(), placed)
 }
 
 /// The run's traffic, one line at the end of a build (the benchmark reads it).
