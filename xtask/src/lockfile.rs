@@ -14,6 +14,7 @@ const HEADER: &str = "\
 # bookworm-updates and bookworm-security, as apt would install them on an empty system:
 # `depends` is what each one's dependencies resolved to, `pulled_by` the requested packages
 # whose closure holds it. `cargo xtask lock --no-deps NAME` pins a package alone (setup's inputs).
+# `[[omit]]`: packages never installed, though others depend on them, each with its reason.
 ";
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
@@ -58,8 +59,20 @@ pub enum ClosureError {
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Lockfile {
+    #[serde(default, rename = "omit")]
+    pub omitted: Vec<Omitted>,
     #[serde(default, rename = "package")]
     pub packages: Vec<PinnedPackage>,
+}
+
+/// A package that a dependency names but the appliance does without, such as `systemd` for a
+/// program that only ships a unit file for it: its dependency groups are left unmet.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Omitted {
+    pub name: String,
+    /// Why the appliance does without it, for the reviewer of the lock.
+    pub reason: String,
 }
 
 impl Lockfile {
@@ -77,6 +90,11 @@ impl Lockfile {
             Some(existing) => *existing = package,
             None => self.packages.push(package),
         }
+    }
+
+    /// The names of the omitted packages.
+    pub fn omitted_names(&self) -> BTreeSet<String> {
+        self.omitted.iter().map(|o| o.name.clone()).collect()
     }
 
     /// The packages once requested with their closure: those that pulled themselves in.
@@ -132,6 +150,12 @@ impl Lockfile {
         let mut packages: Vec<&PinnedPackage> = self.packages.iter().collect();
         packages.sort_by(|a, b| a.name.cmp(&b.name));
         let mut text = HEADER.to_owned();
+        for omitted in &self.omitted {
+            text.push_str(&format!(
+                "\n[[omit]]\nname = {:?}\nreason = {:?}\n",
+                omitted.name, omitted.reason
+            ));
+        }
         for package in packages {
             text.push_str(&format!(
                 "\n[[package]]\nname = {:?}\nversion = {:?}\nsuite = {:?}\n",

@@ -44,7 +44,12 @@ fn lock_closures(lock: &mut Lockfile, lists: &std::path::Path, new: &[String]) -
             requested.push(name.clone());
         }
     }
-    let chosen = closure::resolve(&index, &requested, &debian_index::SUITES.join(", "))?;
+    let chosen = closure::resolve(
+        &index,
+        &requested,
+        &lock.omitted_names(),
+        &debian_index::SUITES.join(", "),
+    )?;
     let mut pulled_by = closure::pulled_by(&chosen, &requested);
     let mut pins = Vec::new();
     for (name, chosen) in chosen {

@@ -289,10 +289,12 @@ pub enum ResolveError {
 pub fn resolve(
     index: &Index,
     requested: &[String],
+    omitted: &BTreeSet<String>,
     suites: &str,
 ) -> Result<BTreeMap<String, Chosen>, ResolveError> {
     let mut resolver = Resolver {
         index,
+        omitted,
         chosen: BTreeMap::new(),
     };
     for name in requested {
@@ -303,6 +305,9 @@ pub fn resolve(
 
 struct Resolver<'a> {
     index: &'a Index,
+    /// Packages never installed: a dependency group naming one is left unmet, on purpose
+    /// (`[[omit]]` in packages.lock says why for each).
+    omitted: &'a BTreeSet<String>,
     chosen: BTreeMap<String, Chosen>,
 }
 
@@ -329,6 +334,9 @@ impl Resolver<'_> {
         );
         let mut depends = BTreeSet::new();
         for group in &groups {
+            if group.iter().any(|relation| self.omitted.contains(&relation.name)) {
+                continue;
+            }
             let choice = match self.already_satisfied(group) {
                 Some(name) => name,
                 None => self.install_one_of(group).map_err(|mut error| {

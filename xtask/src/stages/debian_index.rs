@@ -180,7 +180,7 @@ mod tests {
         let index = load(&apt_dir.join("lists"), SUITES).unwrap();
         for (package, shape) in CASES {
             let ours: BTreeMap<String, String> =
-                closure::resolve(&index, &[package.to_string()], "test")
+                closure::resolve(&index, &[package.to_string()], &Default::default(), "test")
                     .unwrap()
                     .into_iter()
                     .map(|(name, chosen)| (name, chosen.package.version))

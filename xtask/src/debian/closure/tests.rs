@@ -36,7 +36,7 @@ fn index(text: &str) -> Index {
 
 fn closure_of(index: &Index, names: &[&str]) -> Result<Vec<String>, ResolveError> {
     let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    resolve(index, &names, "bookworm").map(|c| c.into_keys().collect())
+    resolve(index, &names, &BTreeSet::new(), "bookworm").map(|c| c.into_keys().collect())
 }
 
 #[test]
@@ -109,7 +109,7 @@ fn records_the_edges_and_who_pulled_what() {
         "Package: a\nVersion: 1\nDepends: lib\n\nPackage: b\nVersion: 1\nDepends: lib | other\n\nPackage: lib\nVersion: 1\n",
     );
     let requested = vec!["a".to_owned(), "b".to_owned()];
-    let closure = resolve(&index, &requested, "bookworm").unwrap();
+    let closure = resolve(&index, &requested, &BTreeSet::new(), "bookworm").unwrap();
     assert_eq!(closure["b"].depends, BTreeSet::from(["lib".to_owned()]));
     let pulled = pulled_by(&closure, &requested);
     assert_eq!(
@@ -134,5 +134,23 @@ fn unknown_virtual_and_unsatisfiable_are_told_apart() {
     assert_eq!(
         error.to_string(),
         "top → mid: no candidate satisfies `lib (>= 3) | other`"
+    );
+}
+
+#[test]
+fn an_omitted_package_and_what_only_it_needs_stay_out() {
+    let index = index(
+        "Package: rauc\nVersion: 1\nDepends: libglib, systemd\n\nPackage: libglib\nVersion: 1\n\nPackage: systemd\nVersion: 1\nDepends: libsystemd-shared\n\nPackage: libsystemd-shared\nVersion: 1\n",
+    );
+    let omitted = BTreeSet::from(["systemd".to_owned()]);
+    let closure = resolve(&index, &["rauc".to_owned()], &omitted, "bookworm").unwrap();
+    assert_eq!(
+        closure.keys().collect::<Vec<_>>(),
+        ["libglib", "rauc"],
+        "systemd is omitted, and with it its own dependencies"
+    );
+    assert_eq!(
+        closure["rauc"].depends,
+        BTreeSet::from(["libglib".to_owned()])
     );
 }
