@@ -48,6 +48,39 @@ pub const VERITY_NUMBER: u32 = 3;
 pub const POLICY_NUMBER: u32 = 4;
 pub const SEALED_NUMBER: u32 = 5;
 
+/// One of the two A/B slots: its RAUC/EFI boot name and its partitions' numbers. Everything a
+/// build ships lives in a slot, so an update writes only the slot that is not running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotPartitions {
+    /// The EFI boot entry's label, RAUC's `bootname`, the UKI's `rauc.slot=`.
+    pub bootname: &'static str,
+    pub esp: u32,
+    pub root: u32,
+    pub verity: u32,
+    pub policy: u32,
+    pub sealed: u32,
+}
+
+/// Slot A keeps the numbers of the single-slot disk; slot B follows it.
+pub const SLOTS: [SlotPartitions; 2] = [
+    SlotPartitions {
+        bootname: "A",
+        esp: ESP_NUMBER,
+        root: ROOT_NUMBER,
+        verity: VERITY_NUMBER,
+        policy: POLICY_NUMBER,
+        sealed: SEALED_NUMBER,
+    },
+    SlotPartitions {
+        bootname: "B",
+        esp: 6,
+        root: 7,
+        verity: 8,
+        policy: 9,
+        sealed: 10,
+    },
+];
+
 /// The slot holds the largest PKCS#7 the kernel takes (65535 bytes), so a field update always fits.
 pub const POLICY_SLOT_BYTES: u64 = 64 * 1024;
 /// Partitions start on MiB boundaries, as fdisk and systemd-repart place them.
