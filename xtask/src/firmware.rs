@@ -1,9 +1,10 @@
 //! OVMF with UEFI Secure Boot for test machines: a variable store with our PK, KEK and db
-//! enrolled and Secure Boot on, made by `virt-fw-vars` (PyPI `virt-firmware`, in a venv setup
+//! enrolled, Secure Boot on and the A/B slots' boot entries ([`boot_entries`]), made by
+//! `virt-fw-vars` (PyPI `virt-firmware`, in a venv setup
 //! installs) from Debian's empty 4 MiB template.
 //!
 //! The store is cached under `ovmf-vars/<key>.fd` in the cache, the key a hash of the three
-//! certificates, the owner GUID and the template's sha256; it is written to a temporary path and
+//! certificates, the owner GUID, the boot variables and the template's sha256; it is written to a temporary path and
 //! renamed. OVMF writes its variables (boot entries) while it runs, so every run boots a copy.
 //! Which keys and which arguments is pure ([`vars_key`], [`virt_fw_vars_args`]); the rest is I/O.
 
@@ -48,24 +49,27 @@ impl EnrolledCerts {
     }
 }
 
-/// The cache key of a store: the certificates, the owner and the template. Pure.
-pub fn vars_key(certs: &EnrolledCerts, template_sha256: &str) -> String {
+/// The cache key of a store: the certificates, the owner, the boot variables and the template.
+/// Pure.
+pub fn vars_key(certs: &EnrolledCerts, boot_variables: &str, template_sha256: &str) -> String {
     let mut key = KeyHasher::default();
     for (name, der) in certs.named() {
         key.input(name, der);
     }
     key.input("owner", OWNER)
+        .input("boot variables", boot_variables)
         .input("template", template_sha256)
         .finish()
 }
 
 /// `virt-fw-vars`' arguments: enroll PK, KEK and db from PEM files into a copy of `template`
-/// written to `output`, and turn Secure Boot on (`--sb`: SecureBootEnable on, CustomMode off).
-/// Pure.
+/// written to `output`, turn Secure Boot on (`--sb`: SecureBootEnable on, CustomMode off) and
+/// set the variables of the JSON file `boot_variables`. Pure.
 pub fn virt_fw_vars_args(
     template: &Path,
     output: &Path,
     [pk, kek, db]: [&Path; 3],
+    boot_variables: &Path,
 ) -> Vec<OsString> {
     let mut args: Vec<OsString> = Vec::new();
     let mut push = |items: &[&std::ffi::OsStr]| args.extend(items.iter().map(|&a| a.to_owned()));
@@ -75,14 +79,17 @@ pub fn virt_fw_vars_args(
     push(&["--add-kek".as_ref(), OWNER.as_ref(), kek.as_ref()]);
     push(&["--add-db".as_ref(), OWNER.as_ref(), db.as_ref()]);
     push(&["--sb".as_ref()]);
+    push(&["--set-json".as_ref(), boot_variables.as_ref()]);
     args
 }
 
-/// The variable store for `certs`, made on first use with `virt_fw_vars`. Boot a copy of it.
+/// The variable store for `certs` and `boot_variables` (JSON, [`boot_entries::variables_json`]),
+/// made on first use with `virt_fw_vars`. Boot a copy of it.
 pub fn secure_boot_vars(
     cache: &Cache,
     virt_fw_vars: &Path,
     certs: &EnrolledCerts,
+    boot_variables: &str,
 ) -> Result<PathBuf> {
     let template = Path::new(OVMF_VARS_TEMPLATE);
     ensure!(
@@ -95,7 +102,7 @@ pub fn secure_boot_vars(
         "{} is missing: `cargo xtask setup` installs virt-firmware into that venv",
         virt_fw_vars.display()
     );
-    let key = vars_key(certs, &cache::sha256_file(template)?);
+    let key = vars_key(certs, boot_variables, &cache::sha256_file(template)?);
     let dir = cache.path("ovmf-vars");
     let vars = dir.join(format!("{key}.fd"));
     if vars.is_file() {
@@ -113,9 +120,13 @@ pub fn secure_boot_vars(
         fs::write(&path, pem).with_context(|| format!("writing {}", path.display()))?;
         pems.push(path);
     }
+    let boot_json = scratch.path().join("boot.json");
+    fs::write(&boot_json, boot_variables)
+        .with_context(|| format!("writing {}", boot_json.display()))?;
     let staged = scratch.path().join("vars.fd");
     tracing::info!(
-        "firmware: enrolling PK, KEK and db in a Secure Boot variable store {}",
+        "firmware: enrolling PK, KEK and db and the slots' boot entries in a Secure Boot \
+         variable store {}",
         vars.display()
     );
     Tool::new(virt_fw_vars)
@@ -123,6 +134,7 @@ pub fn secure_boot_vars(
             template,
             &staged,
             [&pems[0], &pems[1], &pems[2]],
+            &boot_json,
         ))
         .output()
         .with_context(|| {
@@ -142,6 +154,8 @@ pub fn secure_boot_vars(
         .with_context(|| format!("renaming the variable store to {}", vars.display()))?;
     Ok(vars)
 }
+
+pub mod boot_entries;
 
 #[cfg(test)]
 mod tests;

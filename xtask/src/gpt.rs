@@ -99,7 +99,7 @@ pub struct Partition {
     pub first: u64,
     pub sectors: u64,
     pub attributes: u64,
-    pub name: &'static str,
+    pub name: String,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -289,7 +289,7 @@ mod tests {
             first,
             sectors,
             attributes: 0,
-            name: "p",
+            name: "p".into(),
         }
     }
 
@@ -338,7 +338,7 @@ mod tests {
             partitions: vec![
                 Partition {
                     attributes: ATTR_READ_ONLY,
-                    name: "root-x86-64",
+                    name: "root-x86-64".into(),
                     ..partition(2, 2048, 1000)
                 },
                 partition(4, 4096, 8),

@@ -117,6 +117,8 @@ fn run_ovmf_vars(args: &OvmfVarsArgs) -> Result<()> {
         &cache,
         &virt_fw_vars_path(&cache),
         &firmware::EnrolledCerts::of(&keys)?,
+        // No boot entries: a machine that boots the removable-media path.
+        &firmware::boot_entries::variables_json(&[]),
     )?;
     println!("{}", vars.display());
     Ok(())

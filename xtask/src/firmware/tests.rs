@@ -18,29 +18,40 @@ fn keys_and_arguments_enroll_each_role_with_secure_boot_on() {
         kek: b"kek".to_vec(),
         db: b"db".to_vec(),
     };
-    let key = vars_key(&certs, "aa");
-    assert_eq!(key, vars_key(&certs, "aa"));
-    assert_ne!(key, vars_key(&certs, "ab"), "the template is in the key");
+    let key = vars_key(&certs, "{}", "aa");
+    assert_eq!(key, vars_key(&certs, "{}", "aa"));
+    assert_ne!(
+        key,
+        vars_key(&certs, "{}", "ab"),
+        "the template is in the key"
+    );
+    assert_ne!(
+        key,
+        vars_key(&certs, "{ }", "aa"),
+        "the boot entries are in the key"
+    );
     let other_db = EnrolledCerts {
         db: b"db2".to_vec(),
         ..certs
     };
-    assert_ne!(key, vars_key(&other_db, "aa"), "db is in the key");
+    assert_ne!(key, vars_key(&other_db, "{}", "aa"), "db is in the key");
 
     let args = virt_fw_vars_args(
         Path::new("t.fd"),
         Path::new("o.fd"),
         [Path::new("p"), Path::new("k"), Path::new("d")],
+        Path::new("b.json"),
     );
     let args: Vec<_> = args.iter().map(|a| a.to_str().unwrap()).collect();
     assert_eq!(
         args.join(" "),
         format!(
-            "--input t.fd --output o.fd --set-pk {OWNER} p --add-kek {OWNER} k --add-db {OWNER} d --sb"
+            "--input t.fd --output o.fd --set-pk {OWNER} p --add-kek {OWNER} k --add-db {OWNER} d --sb --set-json b.json"
         )
     );
 }
 
+/// virt-fw-vars, not ours, reads the boot entries back: label, partition and file.
 #[test]
 fn the_store_enrolls_the_three_roles_with_secure_boot_on_once_per_keys() {
     let installed = Cache::locate().unwrap();
@@ -54,9 +65,25 @@ fn the_store_enrolls_the_three_roles_with_secure_boot_on_once_per_keys() {
     secure_boot::create_missing(&keys_dir, "Firmware test").unwrap();
     let keys = SecureBootKeys::load(&keys_dir).unwrap();
     let certs = EnrolledCerts::of(&keys).unwrap();
-    let vars = secure_boot_vars(&cache, &virt_fw_vars, &certs).unwrap();
+    let esp = crate::gpt::Partition {
+        number: 6,
+        type_guid: crate::gpt::Guid([0; 16]),
+        guid: crate::gpt::Guid::parse("00112233-4455-6677-8899-aabbccddeeff"),
+        first: 4096,
+        sectors: 131072,
+        attributes: 0,
+        name: "esp-b".into(),
+    };
+    let boot = boot_entries::variables_json(&[boot_entries::BootEntry {
+        number: 0xB,
+        label: "B".into(),
+        esp,
+        program: "\\EFI\\Linux\\appliance-b.efi".into(),
+        options: None,
+    }]);
+    let vars = secure_boot_vars(&cache, &virt_fw_vars, &certs, &boot).unwrap();
     assert_eq!(
-        secure_boot_vars(&cache, &virt_fw_vars, &certs).unwrap(),
+        secure_boot_vars(&cache, &virt_fw_vars, &certs, &boot).unwrap(),
         vars,
         "the store is made once per keys and template"
     );
@@ -70,6 +97,7 @@ fn the_store_enrolls_the_three_roles_with_secure_boot_on_once_per_keys() {
     for line in [
         "SecureBootEnable    : bool: ON",
         "CustomMode          : bool: off",
+        "BootOrder           : boot order: 000b",
     ] {
         assert!(printed.contains(line), "{line:?} not in:\n{printed}");
     }
@@ -79,5 +107,16 @@ fn the_store_enrolls_the_three_roles_with_secure_boot_on_once_per_keys() {
             .find(|line| line.starts_with(role))
             .unwrap_or_else(|| panic!("no {role} in:\n{printed}"));
         assert!(blob.contains("blob"), "{blob}");
+    }
+    let entry = printed
+        .lines()
+        .find(|line| line.starts_with("Boot000B"))
+        .unwrap_or_else(|| panic!("no Boot000B in:\n{printed}"));
+    for part in [
+        "title=\"B\"",
+        "devpath=Partition(nr=6)/FilePath(",
+        "\\EFI\\Linux\\appliance-b.efi",
+    ] {
+        assert!(entry.contains(part), "{part:?} not in {entry:?}");
     }
 }

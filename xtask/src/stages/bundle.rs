@@ -28,7 +28,8 @@ use signing::rauc::BundleSigner;
 use verity::dm_verity::{self, Params};
 
 use super::bundle_manifest::{BundleVerity, ImageEntry, Manifest};
-use super::disk::POLICY_SLOT_BYTES;
+use super::disk::{ESP_START, POLICY_SLOT_BYTES};
+use super::esp::ESP_BYTES;
 use super::image::Image;
 use crate::cache::sha256_file;
 use crate::exec::Tool;
@@ -67,12 +68,14 @@ pub struct BundleInputs<'a> {
     pub signer: &'a BundleSigner,
 }
 
-/// The slot classes of one A/B slot, each a partition the device updates: the UKI (a file the
-/// slot's boot entry starts), the erofs root, its dm-verity tree, and the signed-policy slot.
-pub const UKI_CLASS: &str = "uki";
+/// The slot classes of one A/B slot, each a partition the device updates: the ESP (with the
+/// build's UKIs, one per slot: the same image fits either slot), the erofs root, its dm-verity
+/// tree, the signed-policy slot and, when a layer seals binaries, the sealed partition.
+pub const EFI_CLASS: &str = "efi";
 pub const ROOTFS_CLASS: &str = "rootfs";
 pub const VERITY_CLASS: &str = "verity";
 pub const POLICY_CLASS: &str = "policy";
+pub const SEALED_CLASS: &str = "sealed";
 
 /// RAUC's `[update] compatible=` for a product: a device takes only bundles of its own product.
 pub fn compatible(policy_name: &str) -> String {
@@ -97,7 +100,11 @@ pub fn for_image<'a>(image: &Image, signer: &'a BundleSigner) -> BundleInputs<'a
         version: image.policy.version().to_string(),
         build: image.verity.root_hash(),
         images: vec![
-            slot(UKI_CLASS, "uki.efi", Source::File(image.boot.uki.clone())),
+            slot(
+                EFI_CLASS,
+                "esp.img",
+                Source::Range(image.boot.disk.clone(), ESP_START..ESP_START + ESP_BYTES),
+            ),
             slot(
                 ROOTFS_CLASS,
                 "rootfs.img",
@@ -109,7 +116,16 @@ pub fn for_image<'a>(image: &Image, signer: &'a BundleSigner) -> BundleInputs<'a
                 Source::Range(disk.clone(), tree),
             ),
             slot(POLICY_CLASS, "policy.img", Source::Bytes(policy)),
-        ],
+        ]
+        .into_iter()
+        .chain(image.sealed.as_ref().map(|sealed| {
+            slot(
+                SEALED_CLASS,
+                "sealed.img",
+                Source::File(sealed.image.clone()),
+            )
+        }))
+        .collect(),
         source_date_epoch: image.request.source_date_epoch,
         signer,
     }
@@ -281,8 +297,8 @@ mod tests {
 
     /// Small fake slot images, one of each source.
     fn inputs<'a>(scratch: &Path, signer: &'a BundleSigner) -> BundleInputs<'a> {
-        let uki = scratch.join("uki.efi");
-        fs::write(&uki, b"MZ not really a UKI".repeat(300)).unwrap();
+        let esp = scratch.join("esp.img");
+        fs::write(&esp, b"not really a FAT image".repeat(300)).unwrap();
         let disk = scratch.join("rootfs.verity.img");
         fs::write(&disk, incompressible(3 * BLOCK as usize)).unwrap();
         let slot = |class: &str, filename: &str, source| SlotImage {
@@ -295,7 +311,7 @@ mod tests {
             version: "1.2.3".to_owned(),
             build: "0123abcd".to_owned(),
             images: vec![
-                slot(UKI_CLASS, "uki.efi", Source::File(uki)),
+                slot(EFI_CLASS, "esp.img", Source::File(esp)),
                 slot(
                     ROOTFS_CLASS,
                     "rootfs.img",
@@ -366,7 +382,7 @@ mod tests {
         );
         assert!(info.contains("Version:    \t'1.2.3'"), "{info}");
         assert!(info.contains("Bundle Format: \tverity"), "{info}");
-        for class in [UKI_CLASS, ROOTFS_CLASS, VERITY_CLASS, POLICY_CLASS] {
+        for class in [EFI_CLASS, ROOTFS_CLASS, VERITY_CLASS, POLICY_CLASS] {
             assert!(info.contains(&format!("[{class}]")), "{class}: {info}");
         }
 

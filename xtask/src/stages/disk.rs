@@ -1,19 +1,28 @@
-//! Stage `disk`: the device's one disk, a GPT laid out by the UAPI Discoverable Partitions
-//! Specification: the erofs root and its dm-verity hash tree as `root-x86-64` and
-//! `root-x86-64-verity`, with the partition UUIDs systemd-repart gives them (the first and the
-//! last 128 bits of the root hash), the signed-policy slot and the sealed partition (ext4 with
-//! fs-verity, when a layer seals binaries) as partitions of types of our own.
-//! The slot lies outside the verity data, since the policy names the root hash; its signature,
-//! checked by the kernel, is what protects it.
+//! Stage `disk`: the device's one disk, a GPT with two A/B slots (`SLOTS`), each holding a
+//! whole build: an EFI System Partition with the build's signed UKIs, the erofs root and its
+//! dm-verity hash tree as Discoverable Partitions Specification types `root-x86-64` and
+//! `root-x86-64-verity`, the signed-policy slot and the sealed partition (ext4 with fs-verity,
+//! when a layer seals binaries) as partitions of types of our own. The factory disk holds the
+//! same build in both slots; a RAUC update (`cargo xtask bundle`) rewrites the slot that is not
+//! running, partition by partition, and never the partition table.
 //!
-//! Partition 1 is the EFI System Partition with the signed UKI at `\EFI\BOOT\BOOTX64.EFI`
-//! (`esp.rs`). The layout is pure ([`layout`]) and known before the kernel is built ([`plan`]),
-//! since the UKI's command line names the partitions; [`write`] then copies the bytes into
-//! place on a plain file: no loop device, no mount, no root.
+//! So partition UUIDs are the product's, not the build's: derived from the product (the policy
+//! name) and the slot, the same in every build, since the UKI's command line names its slot's
+//! partitions by them. Each slot is sized at twice this build's root, tree and sealed
+//! partition, room for the updates to grow (RAUC refuses an image larger than its slot).
+//! The policy slot lies outside the verity data, since the policy names the root hash; its
+//! signature, checked by the kernel, is what protects it.
+//!
+//! Each ESP holds both slots' UKIs (`\EFI\Linux\appliance-a.efi`, `...-b.efi`), so that the
+//! two ESPs take the same image; the firmware's boot entry of a slot loads that slot's UKI from
+//! that slot's ESP, and `\EFI\BOOT\BOOTX64.EFI` (the removable-media path, for a machine
+//! with no boot entry yet) is slot A's. The layout is pure ([`layout`]) and known before the
+//! kernel is built ([`plan`]), since the UKIs' command lines name the partitions; [`write`] then
+//! copies the bytes into place on a plain file: no loop device, no mount, no root.
 //!
 //! Cache key: this stage's code, the root hash (which pins the data and the tree), the verity
-//! parameters, the signed policy, the sealed partition's sha256, the UKI's sha256 and
-//! `SOURCE_DATE_EPOCH` (`disk.key`).
+//! parameters, the product, the signed policy, the sealed partition's sha256, the UKIs' sha256
+//! and `SOURCE_DATE_EPOCH` (`disk.key`).
 
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -117,44 +126,31 @@ pub fn convert_qcow2(disk: &Path, target: &Path) -> Result<()> {
 }
 
 pub struct DiskInputs<'a> {
+    /// The product (the policy name): the partition UUIDs derive from it.
+    pub product: &'a str,
     pub verity: &'a VerityOutput,
     pub signed_policy: &'a [u8],
     /// The sealed partition's image (`sealed.img`), if a layer seals binaries.
     pub sealed: Option<&'a Path>,
 }
 
-/// What the ESP boots, and the time its FAT entries carry.
-pub struct BootProgram<'a> {
-    /// The signed UKI.
-    pub efi_app: &'a Path,
+/// What each slot's ESP boots, and the time its FAT entries carry.
+pub struct BootPrograms<'a> {
+    /// The signed UKI of each slot, in [`SLOTS`] order.
+    pub ukis: [&'a Path; 2],
     pub source_date_epoch: u64,
-}
-
-/// Where the signed policy sits, for the init to find it.
-pub struct PolicySlot {
-    pub partition: u32,
-    pub length: u64,
-}
-
-impl PolicySlot {
-    /// The kernel command-line argument the init reads: policy name, device, offset, length.
-    pub fn cmdline_arg(&self, policy_name: &str, disk_device: &str) -> String {
-        format!(
-            "appliance.policy={policy_name},{disk_device}{},0,{}",
-            self.partition, self.length
-        )
-    }
 }
 
 /// The disk as built.
 pub struct Disk {
     pub path: PathBuf,
     pub table: gpt::Table,
-    pub slot: PolicySlot,
+    /// The signed policy's length, which the init reads from the command line.
+    pub policy_length: u64,
 }
 
 impl Disk {
-    fn partition(&self, number: u32) -> &Partition {
+    pub fn partition(&self, number: u32) -> &Partition {
         self.table
             .partitions
             .iter()
@@ -162,37 +158,31 @@ impl Disk {
             .expect("the layout has every numbered partition")
     }
 
-    /// The guest's name for the sealed partition, if there is one.
-    pub fn sealed_device(&self, disk_device: &str) -> Option<String> {
+    /// The guest's name for a slot's sealed partition, if there is one.
+    pub fn sealed_device(&self, slot: &SlotPartitions, disk_device: &str) -> Option<String> {
         self.table
             .partitions
             .iter()
-            .any(|p| p.number == SEALED_NUMBER)
-            .then(|| format!("{disk_device}{SEALED_NUMBER}"))
+            .any(|p| p.number == slot.sealed)
+            .then(|| format!("{disk_device}{}", slot.sealed))
     }
 
-    pub fn root_partuuid(&self) -> Guid {
-        self.partition(ROOT_NUMBER).guid
-    }
-
-    pub fn verity_partuuid(&self) -> Guid {
-        self.partition(VERITY_NUMBER).guid
-    }
-
-    /// The kernel's arguments that open the verity root from this disk by partition UUID, and
-    /// the policy slot's (on `disk_device`, the guest's name for this disk).
+    /// The kernel's arguments that open `slot`'s verity root by partition UUID, name its policy
+    /// slot (on `disk_device`, the guest's name for this disk) and tell RAUC which slot booted.
     pub fn cmdline(
         &self,
+        slot: &SlotPartitions,
         verity: &VerityOutput,
         policy_name: &str,
         disk_device: &str,
     ) -> Vec<String> {
-        let root = format!("PARTUUID={}", self.root_partuuid());
-        let hash = format!("PARTUUID={}", self.verity_partuuid());
+        let root = format!("PARTUUID={}", self.partition(slot.root).guid);
+        let hash = format!("PARTUUID={}", self.partition(slot.verity).guid);
         vec![
             format!("dm-mod.waitfor={root},{hash}"),
             format!("dm-mod.create=\"{}\"", verity.dm_table(&root, &hash)),
-            self.slot.cmdline_arg(policy_name, disk_device),
+            policy_cmdline_arg(policy_name, disk_device, slot.policy, self.policy_length),
+            format!("rauc.slot={}", slot.bootname),
         ]
     }
 
@@ -222,27 +212,38 @@ impl Disk {
     }
 }
 
+/// The kernel command-line argument the init reads: policy name, device, offset, length.
+pub fn policy_cmdline_arg(
+    policy_name: &str,
+    disk_device: &str,
+    partition: u32,
+    length: u64,
+) -> String {
+    format!("appliance.policy={policy_name},{disk_device}{partition},0,{length}")
+}
+
 fn align(bytes: u64) -> u64 {
     bytes.div_ceil(ALIGN) * ALIGN
 }
 
-/// The partition table for a root hash and the sizes of the data and the tree. Pure.
-pub fn layout(
-    root_hash: &[u8],
-    data_bytes: u64,
-    tree_bytes: u64,
-    sealed_bytes: Option<u64>,
-) -> Result<gpt::Table> {
-    ensure!(
-        root_hash.len() >= 32,
-        "a root hash of {} bytes; the partition UUIDs need 32",
-        root_hash.len()
-    );
-    let first_half: [u8; 16] = root_hash[..16].try_into()?;
-    let last_half: [u8; 16] = root_hash[root_hash.len() - 16..].try_into()?;
-    // Ours, reproducible and distinct per root: from the root hash and a purpose.
-    let derived = |purpose: &str| {
-        let digest = cache::sha256_hex([purpose.as_bytes(), root_hash].concat().as_slice());
+/// A slot's room for what takes `bytes` in this build: twice as much, so updates can grow.
+fn capacity(bytes: u64) -> u64 {
+    align(2 * bytes)
+}
+
+/// This build's sizes, from which each slot's partitions are sized.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildSizes {
+    pub data: u64,
+    pub tree: u64,
+    pub sealed: Option<u64>,
+}
+
+/// The partition table of a product's A/B disk for a build's sizes. Pure.
+pub fn layout(product: &str, root_hash: &[u8], sizes: BuildSizes) -> Result<gpt::Table> {
+    // Stable across builds: from the product and a purpose, never from the build.
+    let derived = |purpose: &str, seed: &[u8]| {
+        let digest = cache::sha256_hex([purpose.as_bytes(), b"\0", seed].concat().as_slice());
         let bytes: [u8; 16] = hex::decode(&digest[..32])
             .expect("sha256_hex is hex")
             .try_into()
@@ -251,70 +252,79 @@ pub fn layout(
     };
     let mut partitions = Vec::new();
     let mut next = ALIGN;
-    let sealed = sealed_bytes.map(|bytes| {
-        (
-            SEALED_NUMBER,
-            SEALED,
-            derived("appliance sealed partition"),
-            bytes,
-            ATTR_READ_ONLY,
-            "appliance-sealed",
-        )
-    });
-    for (number, type_guid, guid, bytes, attributes, name) in [
-        (
-            ESP_NUMBER,
-            ESP,
-            derived("appliance esp partition"),
-            ESP_BYTES,
-            0,
-            "esp",
-        ),
-        (
-            ROOT_NUMBER,
-            ROOT_X86_64,
-            Guid(first_half),
-            data_bytes,
-            ATTR_READ_ONLY,
-            "root-x86-64",
-        ),
-        (
-            VERITY_NUMBER,
-            ROOT_X86_64_VERITY,
-            Guid(last_half),
-            tree_bytes,
-            ATTR_READ_ONLY,
-            "root-x86-64-verity",
-        ),
-        (
-            POLICY_NUMBER,
-            POLICY_SLOT,
-            derived("appliance policy slot partition"),
-            POLICY_SLOT_BYTES,
-            0,
-            "appliance-policy",
-        ),
-    ]
-    .into_iter()
-    .chain(sealed)
-    {
-        ensure!(
-            bytes > 0 && bytes % SECTOR == 0,
-            "partition {name} would hold {bytes} bytes, not a whole number of sectors"
-        );
-        partitions.push(Partition {
-            number,
-            type_guid,
-            guid,
-            first: next / SECTOR,
-            sectors: bytes / SECTOR,
-            attributes,
-            name,
+    for slot in &SLOTS {
+        let letter = slot.bootname.to_lowercase();
+        let uuid = |purpose: &str| {
+            derived(
+                &format!("appliance {purpose} partition, slot {}", slot.bootname),
+                product.as_bytes(),
+            )
+        };
+        let sealed = sizes.sealed.map(|bytes| {
+            (
+                slot.sealed,
+                SEALED,
+                uuid("sealed"),
+                capacity(bytes),
+                ATTR_READ_ONLY,
+                format!("appliance-sealed-{letter}"),
+            )
         });
-        next = align(next + bytes);
+        for (number, type_guid, guid, bytes, attributes, name) in [
+            (
+                slot.esp,
+                ESP,
+                uuid("esp"),
+                ESP_BYTES,
+                0,
+                format!("esp-{letter}"),
+            ),
+            (
+                slot.root,
+                ROOT_X86_64,
+                uuid("root"),
+                capacity(sizes.data),
+                ATTR_READ_ONLY,
+                format!("root-x86-64-{letter}"),
+            ),
+            (
+                slot.verity,
+                ROOT_X86_64_VERITY,
+                uuid("root verity"),
+                capacity(sizes.tree),
+                ATTR_READ_ONLY,
+                format!("root-x86-64-verity-{letter}"),
+            ),
+            (
+                slot.policy,
+                POLICY_SLOT,
+                uuid("policy slot"),
+                POLICY_SLOT_BYTES,
+                0,
+                format!("appliance-policy-{letter}"),
+            ),
+        ]
+        .into_iter()
+        .chain(sealed)
+        {
+            ensure!(
+                bytes > 0 && bytes % SECTOR == 0,
+                "partition {name} would hold {bytes} bytes, not a whole number of sectors"
+            );
+            partitions.push(Partition {
+                number,
+                type_guid,
+                guid,
+                first: next / SECTOR,
+                sectors: bytes / SECTOR,
+                attributes,
+                name,
+            });
+            next = align(next + bytes);
+        }
     }
     Ok(gpt::Table {
-        disk_guid: derived("appliance disk"),
+        disk_guid: derived("appliance disk", root_hash),
         total_sectors: (next + gpt::BACKUP_SECTORS * SECTOR).div_ceil(ALIGN) * ALIGN / SECTOR,
         partitions,
     })
@@ -345,11 +355,10 @@ pub fn plan(inputs: &DiskInputs, work_dir: &Path) -> Result<Disk> {
         inputs.signed_policy.len()
     );
     let (data_bytes, tree) = verity.layout();
-    let table = layout(
-        verity.formatted.root_hash.as_ref(),
-        data_bytes,
-        (tree.end - tree.start).div_ceil(SECTOR) * SECTOR,
-        match inputs.sealed {
+    let sizes = BuildSizes {
+        data: data_bytes,
+        tree: (tree.end - tree.start).div_ceil(SECTOR) * SECTOR,
+        sealed: match inputs.sealed {
             Some(path) => Some(
                 fs::metadata(path)
                     .with_context(|| format!("reading {}", path.display()))?
@@ -357,24 +366,23 @@ pub fn plan(inputs: &DiskInputs, work_dir: &Path) -> Result<Disk> {
             ),
             None => None,
         },
-    )?;
+    };
+    let table = layout(inputs.product, verity.formatted.root_hash.as_ref(), sizes)?;
     Ok(Disk {
         path: work_dir.join("disk.img"),
-        slot: PolicySlot {
-            partition: POLICY_NUMBER,
-            length: inputs.signed_policy.len() as u64,
-        },
+        policy_length: inputs.signed_policy.len() as u64,
         table,
     })
 }
 
-/// Writes the planned `disk` with `boot` in its ESP, or keeps it when its key is unchanged.
-pub fn write(disk: &Disk, inputs: &DiskInputs, boot: &BootProgram) -> Result<()> {
+/// Writes the planned `disk`, the build in both slots, or keeps it when its key is unchanged.
+pub fn write(disk: &Disk, inputs: &DiskInputs, boot: &BootPrograms) -> Result<()> {
     let verity = inputs.verity;
     let work_dir = disk.path.parent().context("the disk has a folder")?;
-    let key = KeyHasher::default()
-        .input("code", super::stage_sources::DISK)
+    let mut key = KeyHasher::default();
+    key.input("code", super::stage_sources::DISK)
         .input("verity", verity.summary().to_string())
+        .input("product", inputs.product)
         .input("signed policy", inputs.signed_policy)
         .input(
             "sealed",
@@ -383,9 +391,11 @@ pub fn write(disk: &Disk, inputs: &DiskInputs, boot: &BootProgram) -> Result<()>
                 None => "none".to_owned(),
             },
         )
-        .input("boot program", cache::sha256_file(boot.efi_app)?)
-        .input("source date epoch", boot.source_date_epoch.to_string())
-        .finish();
+        .input("source date epoch", boot.source_date_epoch.to_string());
+    for uki in boot.ukis {
+        key.input("boot program", cache::sha256_file(uki)?);
+    }
+    let key = key.finish();
     let stamp = work_dir.join("disk.key");
     if disk.path.is_file() && fs::read_to_string(&stamp).is_ok_and(|old| old == key) {
         tracing::info!("disk: up to date");
@@ -403,16 +413,6 @@ pub fn write(disk: &Disk, inputs: &DiskInputs, boot: &BootProgram) -> Result<()>
     file.write_all(&written.primary)?;
     file.seek(SeekFrom::Start(written.backup_offset))?;
     file.write_all(&written.backup)?;
-    let mut source = fs::File::open(&verity.disk)
-        .with_context(|| format!("opening {}", verity.disk.display()))?;
-    copy_range(&mut source, 0, data_bytes, &mut file, start(ROOT_NUMBER))?;
-    copy_range(
-        &mut source,
-        tree.start,
-        tree.end - tree.start,
-        &mut file,
-        start(VERITY_NUMBER),
-    )?;
     let scratch = tempfile::Builder::new()
         .prefix(".esp.tmp")
         .tempdir_in(work_dir)?;
@@ -421,16 +421,34 @@ pub fn write(disk: &Disk, inputs: &DiskInputs, boot: &BootProgram) -> Result<()>
         &esp_image,
         &esp::volume_id(verity.formatted.root_hash.as_ref()),
     )?;
-    esp::install_boot_program(&esp_image, boot.efi_app, boot.source_date_epoch)?;
+    esp::install_boot_programs(&esp_image, boot.ukis, boot.source_date_epoch)?;
     let mut esp_image = fs::File::open(&esp_image)?;
-    copy_range(&mut esp_image, 0, ESP_BYTES, &mut file, start(ESP_NUMBER))?;
-    file.seek(SeekFrom::Start(start(POLICY_NUMBER)))?;
-    file.write_all(inputs.signed_policy)?;
-    if let Some(path) = inputs.sealed {
-        let mut sealed =
-            fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        let len = sealed.metadata()?.len();
-        copy_range(&mut sealed, 0, len, &mut file, start(SEALED_NUMBER))?;
+    let mut source = fs::File::open(&verity.disk)
+        .with_context(|| format!("opening {}", verity.disk.display()))?;
+    let mut sealed = match inputs.sealed {
+        Some(path) => {
+            let file =
+                fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            let len = file.metadata()?.len();
+            Some((file, len))
+        }
+        None => None,
+    };
+    for slot in &SLOTS {
+        copy_range(&mut esp_image, 0, ESP_BYTES, &mut file, start(slot.esp))?;
+        copy_range(&mut source, 0, data_bytes, &mut file, start(slot.root))?;
+        copy_range(
+            &mut source,
+            tree.start,
+            tree.end - tree.start,
+            &mut file,
+            start(slot.verity),
+        )?;
+        file.seek(SeekFrom::Start(start(slot.policy)))?;
+        file.write_all(inputs.signed_policy)?;
+        if let Some((sealed, len)) = &mut sealed {
+            copy_range(sealed, 0, *len, &mut file, start(slot.sealed))?;
+        }
     }
     file.sync_all()?;
     staged
@@ -445,7 +463,7 @@ mod tests {
     use super::*;
 
     /// Plans and writes a disk in `dir`.
-    fn build(inputs: &DiskInputs, dir: &Path, boot: &BootProgram) -> Disk {
+    fn build(inputs: &DiskInputs, dir: &Path, boot: &BootPrograms) -> Disk {
         let disk = plan(inputs, dir).unwrap();
         write(&disk, inputs, boot).unwrap();
         disk
@@ -453,47 +471,86 @@ mod tests {
 
     const HASH: &str = "6f2e6796c28b71a52367906677f2a4626eee255286fc59c6494df359b4310ec0";
 
-    /// The example of the research notes, checked against systemd-repart 252's derivation.
+    fn sizes(data: u64) -> BuildSizes {
+        BuildSizes {
+            data,
+            tree: 4096,
+            sealed: None,
+        }
+    }
+
+    /// The UKI of a build names its slot's partitions by UUID, and an update does not rewrite
+    /// the partition table: the UUIDs are the product's and the slot's, in every build.
     #[test]
-    fn root_and_verity_uuids_are_the_root_hash_halves_verbatim() {
-        let table = layout(&hex::decode(HASH).unwrap(), 10 * 4096, 4096, None).unwrap();
-        let by_number = |n| table.partitions.iter().find(|p| p.number == n).unwrap();
+    fn partition_uuids_are_the_products_and_the_slots_not_the_builds() {
+        let hash = hex::decode(HASH).unwrap();
+        let table = layout("firewall", &hash, sizes(10 * 4096)).unwrap();
+        let by_number = |table: &gpt::Table, n| {
+            table
+                .partitions
+                .iter()
+                .find(|p| p.number == n)
+                .unwrap()
+                .clone()
+        };
+        let other_build = layout("firewall", &[7; 32], sizes(12 * 4096)).unwrap();
+        let other_product = layout("router", &hash, sizes(10 * 4096)).unwrap();
+        let numbers: Vec<u32> = SLOTS
+            .iter()
+            .flat_map(|s| [s.esp, s.root, s.verity, s.policy])
+            .collect();
+        for &n in &numbers {
+            let uuid = by_number(&table, n).guid;
+            assert_eq!(uuid, by_number(&other_build, n).guid, "partition {n}");
+            assert_ne!(uuid, by_number(&other_product, n).guid, "partition {n}");
+        }
+        let mut uuids: Vec<Guid> = table.partitions.iter().map(|p| p.guid).collect();
+        uuids.sort_by_key(|g| g.0);
+        uuids.dedup();
         assert_eq!(
-            by_number(ROOT_NUMBER).guid.to_string(),
-            "6f2e6796-c28b-71a5-2367-906677f2a462"
-        );
-        assert_eq!(
-            by_number(VERITY_NUMBER).guid.to_string(),
-            "6eee2552-86fc-59c6-494d-f359b4310ec0"
+            uuids.len(),
+            numbers.len(),
+            "every partition has its own UUID"
         );
         assert!(table.partitions.iter().all(|p| p.first % 2048 == 0));
-        assert_eq!(by_number(POLICY_NUMBER).sectors, 128);
+        assert_eq!(by_number(&table, POLICY_NUMBER).sectors, 128);
         assert_eq!(
-            by_number(ESP_NUMBER).first * SECTOR,
+            by_number(&table, ESP_NUMBER).first * SECTOR,
             ESP_START,
             "the ESP comes first"
         );
-        // Reproducible: the same root hash gives the same table.
-        let again = layout(&hex::decode(HASH).unwrap(), 10 * 4096, 4096, None).unwrap();
+        // Room to grow: twice the build's root, on MiB boundaries.
+        assert_eq!(by_number(&table, SLOTS[1].root).sectors * SECTOR, ALIGN);
+        let again = layout("firewall", &hash, sizes(10 * 4096)).unwrap();
         assert_eq!(again.disk_guid, table.disk_guid);
         assert_eq!(again.partitions, table.partitions);
     }
 
     #[test]
-    fn the_policy_argument_names_the_slot_partition() {
-        let slot = PolicySlot {
-            partition: POLICY_NUMBER,
-            length: 6,
+    fn each_slots_command_line_names_its_own_partitions_and_boot_name() {
+        let work = tempfile::tempdir().unwrap();
+        let rootfs = work.path().join("rootfs");
+        fs::write(&rootfs, vec![1; 8 * 4096]).unwrap();
+        let verity = super::super::verity::build(&rootfs, "key", work.path()).unwrap();
+        let inputs = DiskInputs {
+            product: "fw",
+            verity: &verity,
+            signed_policy: b"signed",
+            sealed: None,
         };
-        assert_eq!(
-            slot.cmdline_arg("fw", "/dev/vda"),
-            "appliance.policy=fw,/dev/vda4,0,6"
-        );
+        let disk = plan(&inputs, work.path()).unwrap();
+        let [a, b] = SLOTS.map(|slot| disk.cmdline(&slot, &verity, "fw", "/dev/vda").join(" "));
+        assert!(a.contains("appliance.policy=fw,/dev/vda4,0,6"), "{a}");
+        assert!(b.contains("appliance.policy=fw,/dev/vda9,0,6"), "{b}");
+        assert!(a.ends_with(" rauc.slot=A") && b.ends_with(" rauc.slot=B"));
+        let root_b = format!("PARTUUID={}", disk.partition(SLOTS[1].root).guid);
+        assert!(b.contains(&root_b) && !a.contains(&root_b));
+        assert_eq!(disk.sealed_device(&SLOTS[1], "/dev/vda"), None);
     }
 
-    /// A whole disk from a real verity output: each partition holds what it should, sfdisk
-    /// reads the table, and veritysetup verifies the root partition against the tree partition
-    /// with the table's hash start (0).
+    /// A whole disk from a real verity output: each partition of both slots holds what it
+    /// should, sfdisk reads the table, and veritysetup verifies each root partition against its
+    /// tree partition with the table's hash start (0).
     #[test]
     fn partitions_hold_the_data_the_tree_and_the_policy() {
         let work = tempfile::tempdir().unwrap();
@@ -504,31 +561,40 @@ mod tests {
         let sealed = work.path().join("sealed.img");
         fs::write(&sealed, vec![0x5e; 3 * 4096]).unwrap();
         let inputs = DiskInputs {
+            product: "fw",
             verity: &verity,
             signed_policy: b"signed",
             sealed: Some(&sealed),
         };
-        let efi_app = work.path().join("uki.efi");
+        let efi_app = work.path().join("uki-a.efi");
         fs::write(&efi_app, b"MZ a signed UKI").unwrap();
-        let boot = BootProgram {
-            efi_app: &efi_app,
+        let efi_app_b = work.path().join("uki-b.efi");
+        fs::write(&efi_app_b, b"MZ slot B's UKI").unwrap();
+        let boot = BootPrograms {
+            ukis: [&efi_app, &efi_app_b],
             source_date_epoch: 0,
         };
         let disk = build(&inputs, work.path(), &boot);
         let bytes = fs::read(&disk.path).unwrap();
         let at = |n| (disk.partition(n).first * SECTOR) as usize;
         let (data_bytes, tree) = verity.layout();
-        assert_eq!(&bytes[at(ROOT_NUMBER)..][..data.len()], &data[..]);
         let verity_image = fs::read(&verity.disk).unwrap();
         let tree_bytes = &verity_image[tree.start as usize..tree.end as usize];
-        assert_eq!(&bytes[at(VERITY_NUMBER)..][..tree_bytes.len()], tree_bytes);
-        assert_eq!(&bytes[at(POLICY_NUMBER)..][..6], b"signed");
-
+        for slot in &SLOTS {
+            assert_eq!(&bytes[at(slot.root)..][..data.len()], &data[..]);
+            assert_eq!(&bytes[at(slot.verity)..][..tree_bytes.len()], tree_bytes);
+            assert_eq!(&bytes[at(slot.policy)..][..6], b"signed");
+            assert_eq!(&bytes[at(slot.sealed)..][..3 * 4096], &[0x5e; 3 * 4096][..]);
+            assert_eq!(
+                &bytes[at(slot.esp)..][..ESP_BYTES as usize],
+                &bytes[at(ESP_NUMBER)..][..ESP_BYTES as usize],
+                "both ESPs take the same image"
+            );
+        }
         assert_eq!(
-            &bytes[at(SEALED_NUMBER)..][..3 * 4096],
-            &[0x5e; 3 * 4096][..]
+            disk.sealed_device(&SLOTS[1], "/dev/vda").unwrap(),
+            "/dev/vda10"
         );
-        assert_eq!(disk.sealed_device("/dev/vda").unwrap(), "/dev/vda5");
         assert_eq!(data_bytes, data.len() as u64);
 
         let json = crate::exec::Tool::new("sfdisk")
@@ -539,16 +605,9 @@ mod tests {
         let json: serde_json::Value = serde_json::from_slice(&json).unwrap();
         let parts = json["partitiontable"]["partitions"].as_array().unwrap();
         let types: Vec<_> = parts.iter().map(|p| p["type"].as_str().unwrap()).collect();
-        assert_eq!(
-            types,
-            [
-                ESP.to_string().to_uppercase(),
-                ROOT_X86_64.to_string().to_uppercase(),
-                ROOT_X86_64_VERITY.to_string().to_uppercase(),
-                POLICY_SLOT.to_string().to_uppercase(),
-                SEALED.to_string().to_uppercase(),
-            ]
-        );
+        let slot_types = [ESP, ROOT_X86_64, ROOT_X86_64_VERITY, POLICY_SLOT, SEALED]
+            .map(|guid| guid.to_string().to_uppercase());
+        assert_eq!(types, [slot_types.clone(), slot_types].concat());
 
         let part = |n: u32, name: &str| {
             let path = work.path().join(name);
@@ -559,7 +618,7 @@ mod tests {
         };
         let root = part(ROOT_NUMBER, "root");
         let hash = part(VERITY_NUMBER, "hash");
-        let esp = part(ESP_NUMBER, "esp");
+        let esp = part(SLOTS[1].esp, "esp");
         crate::exec::Tool::new("fsck.vfat")
             .arg("-n")
             .arg(&esp)

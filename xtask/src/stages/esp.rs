@@ -1,5 +1,6 @@
 //! Part of stage `disk`: the EFI System Partition, a FAT32 file system made on a plain file by
-//! `mkfs.vfat`, with the signed UKI copied in by mtools at the removable-media path the
+//! `mkfs.vfat`, with the signed UKIs of both slots copied in by mtools: each slot's at
+//! [`slot_path`], where its boot entry points, and slot A's also at the removable-media path the
 //! firmware boots without any boot entry. No loop device, no mount. The same inputs give the
 //! same bytes: `--invariant` fixes the file system's own times, and mtools stamps files and
 //! folders with `SOURCE_DATE_EPOCH`.
@@ -8,6 +9,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+use super::disk::SLOTS;
 use crate::cache;
 use crate::exec::Tool;
 
@@ -16,6 +18,17 @@ use crate::exec::Tool;
 pub const ESP_BYTES: u64 = 64 * 1024 * 1024;
 /// The path UEFI boots from a disk with no boot entry (`\EFI\BOOT\BOOTX64.EFI` on x86-64).
 pub const BOOT_PATH: &str = "::/EFI/BOOT/BOOTX64.EFI";
+/// Where a slot's UKI sits in the ESP, in UEFI's form (`\EFI\Linux\appliance-a.efi`), as
+/// its boot entry names it. The Boot Loader Specification's folder for UKIs.
+pub fn slot_path(bootname: &str) -> String {
+    format!("\\EFI\\Linux\\appliance-{}.efi", bootname.to_lowercase())
+}
+
+/// [`slot_path`] as mtools names it.
+pub fn mtools_path(efi_path: &str) -> String {
+    format!("::{}", efi_path.replace('\\', "/"))
+}
+
 /// FAT times start in 1980; mtools would wrap an earlier epoch to 2098.
 const FAT_EPOCH: u64 = 315_532_800;
 
@@ -53,9 +66,10 @@ pub fn make(path: &Path, volume_id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Copies the EFI program `efi_app` to [`BOOT_PATH`] in the FAT image `esp`, every entry
-/// stamped with `source_date_epoch` (in UTC, raised to 1980 if earlier).
-pub fn install_boot_program(esp: &Path, efi_app: &Path, source_date_epoch: u64) -> Result<()> {
+/// Copies each slot's UKI (`ukis`, in [`SLOTS`] order) to its [`slot_path`] in the FAT image
+/// `esp`, and slot A's to [`BOOT_PATH`], every entry stamped with `source_date_epoch` (in UTC,
+/// raised to 1980 if earlier).
+pub fn install_boot_programs(esp: &Path, ukis: [&Path; 2], source_date_epoch: u64) -> Result<()> {
     let epoch = source_date_epoch.max(FAT_EPOCH).to_string();
     let mtools = |program: &str| {
         Tool::new(program)
@@ -66,14 +80,21 @@ pub fn install_boot_program(esp: &Path, efi_app: &Path, source_date_epoch: u64) 
     };
     let hint = "is mtools installed? `cargo xtask setup` installs it";
     mtools("mmd")
-        .args(["::/EFI", "::/EFI/BOOT"])
+        .args(["::/EFI", "::/EFI/BOOT", "::/EFI/Linux"])
         .output()
-        .with_context(|| format!("making \\EFI\\BOOT in the ESP: {hint}"))?;
-    mtools("mcopy")
-        .arg(efi_app)
-        .arg(BOOT_PATH)
-        .output()
-        .with_context(|| format!("copying {} into the ESP: {hint}", efi_app.display()))?;
+        .with_context(|| format!("making \\EFI\\BOOT and \\EFI\\Linux in the ESP: {hint}"))?;
+    let copies = SLOTS
+        .iter()
+        .zip(ukis)
+        .map(|(slot, uki)| (uki, mtools_path(&slot_path(slot.bootname))))
+        .chain([(ukis[0], BOOT_PATH.to_owned())]);
+    for (uki, target) in copies {
+        mtools("mcopy")
+            .arg(uki)
+            .arg(&target)
+            .output()
+            .with_context(|| format!("copying {} into the ESP: {hint}", uki.display()))?;
+    }
     Ok(())
 }
 
@@ -87,20 +108,27 @@ mod tests {
         let work = tempfile::tempdir().unwrap();
         let app = work.path().join("app.efi");
         std::fs::write(&app, b"MZ an EFI program").unwrap();
+        let app_b = work.path().join("app-b.efi");
+        std::fs::write(&app_b, b"MZ slot B's program").unwrap();
         let build = |name: &str| {
             let esp = work.path().join(name);
             make(&esp, "5ec0b007").unwrap();
-            install_boot_program(&esp, &app, 0).unwrap();
+            install_boot_programs(&esp, [&app, &app_b], 0).unwrap();
             esp
         };
         let esp = build("a.img");
-        let copied = Tool::new("mtype")
-            .arg("-i")
-            .arg(&esp)
-            .arg(BOOT_PATH)
-            .output()
-            .unwrap();
-        assert_eq!(copied, b"MZ an EFI program");
+        let read = |path: &str| {
+            Tool::new("mtype")
+                .arg("-i")
+                .arg(&esp)
+                .arg(path)
+                .output()
+                .unwrap()
+        };
+        assert_eq!(read(BOOT_PATH), b"MZ an EFI program");
+        assert_eq!(read("::/EFI/Linux/appliance-a.efi"), b"MZ an EFI program");
+        assert_eq!(read("::/EFI/Linux/appliance-b.efi"), b"MZ slot B's program");
+        assert_eq!(slot_path("B"), "\\EFI\\Linux\\appliance-b.efi");
         Tool::new("fsck.vfat").arg("-n").arg(&esp).run().unwrap();
         let listing = Tool::new("mdir")
             .env("TZ", "UTC")

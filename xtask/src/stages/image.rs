@@ -14,6 +14,7 @@ use ipe_lsm::host::PolicyText;
 use serde_json::json;
 
 use super::boot_spec::{BootFile, BootSpec};
+use super::disk::SLOTS;
 use super::kernel::{self, BuiltIn, Flavour};
 use super::kernel_inputs::kernel_inputs;
 use super::layer_stack::{Ipe, Layers};
@@ -29,7 +30,7 @@ use super::verity::VerityOutput;
 use super::{binaries, disk, policy, rootfs, sbom, setup, unpack, verity};
 use crate::cache;
 use crate::debian::trim;
-use crate::firmware;
+use crate::firmware::{self, boot_entries};
 use crate::layers;
 use crate::project::Project;
 
@@ -72,6 +73,8 @@ pub struct Image {
     pub layers: Rc<Layers>,
     pub verity: VerityOutput,
     pub sealed: Option<SealedOutput>,
+    /// `disk.img`'s partition table: both slots' partitions.
+    pub partitions: crate::gpt::Table,
     /// `/etc/appliance/build.json` as shipped in the rootfs.
     pub build_record: String,
     /// The uncompressed kernel in the cache, for checks that must see inside it.
@@ -202,6 +205,7 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
     let keys = timings.time("keys", || session.keys(&request.signer))?;
     let signed_policy = timings.time("sign", || keys.sign_policy(policy_text.as_bytes()))?;
     let disk_inputs = disk::DiskInputs {
+        product: policy.name(),
         verity: &verity,
         signed_policy: &signed_policy,
         sealed: sealed.as_ref().map(|sealed| sealed.image.as_path()),
@@ -224,47 +228,62 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
         kernel::build(&project.cache, &inputs)
     })?;
 
-    let mut cmdline = resolved.kernel_cmdline.clone();
-    cmdline.extend([
-        "root=/dev/dm-0".to_owned(),
-        "ro".to_owned(),
-        "rootfstype=erofs".to_owned(),
-    ]);
-    cmdline.extend(disk.cmdline(&verity, policy.name(), DISK_DEVICE));
-    cmdline.extend(["init=/sbin/init".to_owned(), "panic=-1".to_owned()]);
-    if let Some(device) = disk.sealed_device(DISK_DEVICE) {
-        // The init mounts it read-only there; see rootfs/init/src/sealed.rs.
-        cmdline.push(format!(
-            "appliance.sealed={device},{}",
-            layers::SEALED_MOUNT
-        ));
-    }
-    let cmdline = cmdline.join(" ");
+    // One command line per slot: each opens its own slot's partitions.
+    let cmdlines = SLOTS.map(|slot| {
+        let mut cmdline = resolved.kernel_cmdline.clone();
+        cmdline.extend([
+            "root=/dev/dm-0".to_owned(),
+            "ro".to_owned(),
+            "rootfstype=erofs".to_owned(),
+        ]);
+        cmdline.extend(disk.cmdline(&slot, &verity, policy.name(), DISK_DEVICE));
+        cmdline.extend(["init=/sbin/init".to_owned(), "panic=-1".to_owned()]);
+        if let Some(device) = disk.sealed_device(&slot, DISK_DEVICE) {
+            // The init mounts it read-only there; see rootfs/init/src/sealed.rs.
+            cmdline.push(format!(
+                "appliance.sealed={device},{}",
+                layers::SEALED_MOUNT
+            ));
+        }
+        cmdline.join(" ")
+    });
+    // Direct kernel boot (`run-qemu --direct`) boots slot A, as the factory disk does.
+    let cmdline = cmdlines[0].clone();
 
     let uefi = timings.time("uefi keys", || sign::load_uefi_keys(&request.uefi_signer))?;
-    let uki = timings.time("uki", || {
-        uki::build(
-            &UkiInputs {
-                stub: &toolchain.systemd_stub,
-                kernel: &kernel.bzimage,
-                cmdline: &cmdline,
-                os_release: &uki::os_release(
-                    policy.name(),
-                    &policy.version().to_string(),
-                    &verity.root_hash(),
-                ),
-                signer: &uefi.db,
-            },
-            &work_dir,
-        )
+    let os_release = uki::os_release(
+        policy.name(),
+        &policy.version().to_string(),
+        &verity.root_hash(),
+    );
+    let ukis = timings.time("uki", || {
+        SLOTS
+            .iter()
+            .zip(&cmdlines)
+            .map(|(slot, cmdline)| {
+                uki::build(
+                    &UkiInputs {
+                        stub: &toolchain.systemd_stub,
+                        kernel: &kernel.bzimage,
+                        cmdline,
+                        os_release: &os_release,
+                        signer: &uefi.db,
+                    },
+                    &work_dir,
+                    &uki::file_name(slot.bootname),
+                )
+            })
+            .collect::<Result<Vec<_>>>()
     })?;
-    // A test machine's firmware with this build's keys enrolled, when they are all at hand.
+    // A test machine's firmware with this build's keys enrolled and the slots' boot entries,
+    // when the keys are all at hand.
     let firmware_vars = match &uefi.test_machine {
         Some(certs) => Some(timings.time("firmware", || {
             firmware::secure_boot_vars(
                 &project.cache,
                 &setup::virt_fw_vars_path(&project.cache),
                 certs,
+                &boot_entries::variables_json(&boot_entries::slot_entries(&disk.table)),
             )
         })?),
         None => None,
@@ -273,8 +292,8 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
         disk::write(
             &disk,
             &disk_inputs,
-            &disk::BootProgram {
-                efi_app: &uki,
+            &disk::BootPrograms {
+                ukis: [&ukis[0], &ukis[1]],
                 source_date_epoch: request.source_date_epoch,
             },
         )
@@ -320,7 +339,7 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
             (
                 "uki",
                 json!({
-                    "sha256": cache::sha256_file(&uki)?,
+                    "sha256": ukis.iter().map(|uki| cache::sha256_file(uki)).collect::<Result<Vec<_>>>()?,
                     "systemd_stub": toolchain.systemd_stub.version,
                     "db_certificate_sha256": cache::sha256_hex(&uefi.db.cert.to_der()?),
                 }),
@@ -411,11 +430,12 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
             },
         })
     })?;
+    let uki_names = SLOTS.map(|slot| uki::file_name(slot.bootname));
     let boot_file = BootFile {
         kernel: "bzImage".to_owned(),
         disk: "disk.img".to_owned(),
         cmdline: cmdline.clone(),
-        uki: uki::FILE.to_owned(),
+        uki: uki::file_name(SLOTS[0].bootname),
         firmware_vars: firmware_vars
             .as_ref()
             .map(|_| super::boot_spec::FIRMWARE_VARS.to_owned()),
@@ -424,7 +444,8 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
         let mut files = vec![
             ("bzImage", Deliverable::File(kernel.bzimage.clone())),
             ("disk.img", Deliverable::File(disk_path.clone())),
-            (uki::FILE, Deliverable::File(uki.clone())),
+            (uki_names[0].as_str(), Deliverable::File(ukis[0].clone())),
+            (uki_names[1].as_str(), Deliverable::File(ukis[1].clone())),
             (
                 "policy.pol",
                 Deliverable::Bytes(policy_text.clone().into_bytes()),
@@ -475,6 +496,7 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
         layers: layers.clone(),
         verity,
         sealed,
+        partitions: disk.table,
         build_record: record.text,
         vmlinux: kernel.vmlinux,
     })

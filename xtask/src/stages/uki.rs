@@ -20,7 +20,10 @@ use signing::secure_boot::DbSigner;
 use super::setup::SystemdStub;
 use crate::cache::{self, KeyHasher};
 
-pub const FILE: &str = "uki.efi";
+/// The file name of a slot's UKI among the outputs, `uki-a.efi`.
+pub fn file_name(bootname: &str) -> String {
+    format!("uki-{}.efi", bootname.to_lowercase())
+}
 
 pub struct UkiInputs<'a> {
     pub stub: &'a SystemdStub,
@@ -43,9 +46,9 @@ pub fn os_release(product: &str, version: &str, root_hash: &str) -> String {
     )
 }
 
-/// Writes the signed UKI to `work_dir/uki.efi`, or keeps it when its key is unchanged.
-pub fn build(inputs: &UkiInputs, work_dir: &Path) -> Result<PathBuf> {
-    let path = work_dir.join(FILE);
+/// Writes the signed UKI to `work_dir/file_name`, or keeps it when its key is unchanged.
+pub fn build(inputs: &UkiInputs, work_dir: &Path, file_name: &str) -> Result<PathBuf> {
+    let path = work_dir.join(file_name);
     let key = KeyHasher::default()
         .input("code", super::stage_sources::UKI)
         .input("stub", &inputs.stub.deb_sha256)
@@ -54,7 +57,7 @@ pub fn build(inputs: &UkiInputs, work_dir: &Path) -> Result<PathBuf> {
         .input("os-release", inputs.os_release)
         .input("db certificate", inputs.signer.cert.to_der()?)
         .finish();
-    let stamp = work_dir.join("uki.key");
+    let stamp = work_dir.join(format!("{file_name}.key"));
     if path.is_file() && fs::read_to_string(&stamp).is_ok_and(|old| old == key) {
         tracing::info!("uki: up to date");
         return Ok(path);
@@ -136,7 +139,7 @@ mod tests {
                 os_release: "ID=test\n",
                 signer: &signer,
             };
-            build(&inputs, &work).unwrap()
+            build(&inputs, &work, "uki-a.efi").unwrap()
         };
         let local = build_with(&UefiSignerChoice::KeysDir(keys.clone()), "local");
         let external = build_with(

@@ -15,16 +15,15 @@ use pe_image::uki::{self as pe_uki, UkiParts};
 
 use super::cases::{CaseResult, expect, run};
 use crate::exec::Tool;
+use crate::firmware::boot_entries::{self, BootEntry, EFI_GLOBAL};
 use crate::stages::boot_spec::BootSpec;
-use crate::stages::disk::ESP_START;
-use crate::stages::esp::BOOT_PATH;
+use crate::stages::disk::{ESP_START, SLOTS};
+use crate::stages::esp::{self, BOOT_PATH};
 use crate::stages::image::Image;
 use crate::stages::setup::Toolchain;
 use crate::stages::sign;
 use crate::stages::uki;
 
-/// UEFI's global variables' vendor GUID (`EFI_GLOBAL_VARIABLE`), as efivarfs names them.
-const EFI_GLOBAL: &str = "8be4df61-93ca-11d2-aa0d-00e098032b8c";
 const EFIVARS: &str = "/sys/firmware/efi/efivars";
 /// What OVMF's boot manager prints when an image's signature does not check against db.
 pub const REFUSED: &str = "Access Denied";
@@ -113,25 +112,45 @@ fn foreign_command_line_ignored(guest: &mut Guest, image: &Image) -> CaseResult 
     own_command_line(guest, image)
 }
 
-/// A variable store like the image's with a boot entry for the UKI that passes
-/// [`FOREIGN_OPTIONS`] (`virt-fw-vars --append-boot-filepath`, first in BootOrder).
+/// A variable store like the image's with a boot entry, first in BootOrder, that starts slot A's
+/// UKI with [`FOREIGN_OPTIONS`].
 pub fn vars_with_foreign_options(virt_fw_vars: &Path, image: &Image) -> Result<PathBuf, String> {
     let vars = image
         .boot
         .firmware_vars
         .as_ref()
         .ok_or("the image has no variable store")?;
+    let slots = boot_entries::slot_entries(&image.partitions);
+    let slot_a = slots.first().ok_or("the disk has no slot A")?;
+    let foreign = BootEntry {
+        number: 1,
+        label: "foreign options".to_owned(),
+        options: Some(FOREIGN_OPTIONS.to_owned()),
+        ..slot_a.clone()
+    };
+    let entries = [vec![foreign], slots].concat();
+    let json = image.test_dir.join("foreign-options.json");
+    fs::write(&json, boot_entries::variables_json(&entries)).map_err(|e| e.to_string())?;
     let output = image.test_dir.join("foreign-options.vars.fd");
     Tool::new(virt_fw_vars)
         .arg("--input")
         .arg(vars)
         .arg("--output")
         .arg(&output)
-        .arg("--append-boot-filepath")
-        .arg(format!("\\EFI\\BOOT\\BOOTX64.EFI {FOREIGN_OPTIONS}"))
+        .arg("--set-json")
+        .arg(&json)
         .run()
         .map_err(|error| format!("{error:#}"))?;
     Ok(output)
+}
+
+/// Where slot A's ESP keeps copies of slot A's UKI, in mtools' form: its boot entry's program
+/// and the removable-media path.
+fn slot_a_uki_paths() -> [String; 2] {
+    [
+        esp::mtools_path(&esp::slot_path(SLOTS[0].bootname)),
+        BOOT_PATH.to_owned(),
+    ]
 }
 
 /// `sbverify` accepts the shipped UKI with the db certificate, and not with the policy key's:
@@ -151,16 +170,19 @@ pub fn sbverify_checks_the_uki(image: &Image) -> Result<(), String> {
     expect(check(&policy_cert).is_err(), || {
         "sbverify accepted the UKI with the policy key's certificate".to_owned()
     })?;
-    let in_esp = Tool::new("mtype")
-        .arg("-i")
-        .arg(format!("{}@@{ESP_START}", image.boot.disk.display()))
-        .arg(BOOT_PATH)
-        .output()
-        .map_err(|error| format!("reading the ESP: {error:#}"))?;
     let shipped = fs::read(&image.boot.uki).map_err(|e| e.to_string())?;
-    expect(in_esp == shipped, || {
-        format!("{BOOT_PATH} in the ESP is not uki.efi")
-    })
+    for path in slot_a_uki_paths() {
+        let in_esp = Tool::new("mtype")
+            .arg("-i")
+            .arg(format!("{}@@{ESP_START}", image.boot.disk.display()))
+            .arg(&path)
+            .output()
+            .map_err(|error| format!("reading the ESP: {error:#}"))?;
+        expect(in_esp == shipped, || {
+            format!("{path} in the ESP is not {}", image.boot.uki.display())
+        })?;
+    }
+    Ok(())
 }
 
 fn db_certificate_pem(image: &Image) -> Result<PathBuf, String> {
@@ -233,20 +255,23 @@ pub fn refused_ukis(
     ])
 }
 
-/// A copy of the image's disk with `efi_app` in place of the UKI in its ESP.
+/// A copy of the image's disk with `efi_app` in place of slot A's UKI in slot A's ESP, where
+/// the firmware's first boot entry and the removable-media path start it.
 pub fn disk_booting(image: &Image, name: &str, efi_app: &[u8]) -> Result<BootSpec, String> {
     let disk = image.test_dir.join(format!("disk-{name}.img"));
     let app = image.test_dir.join(format!("{name}.efi"));
     fs::copy(&image.boot.disk, &disk).map_err(|e| e.to_string())?;
     fs::write(&app, efi_app).map_err(|e| e.to_string())?;
-    Tool::new("mcopy")
-        .arg("-o")
-        .arg("-i")
-        .arg(format!("{}@@{ESP_START}", disk.display()))
-        .arg(&app)
-        .arg(BOOT_PATH)
-        .run()
-        .map_err(|error| format!("replacing the UKI in the ESP copy: {error:#}"))?;
+    for path in slot_a_uki_paths() {
+        Tool::new("mcopy")
+            .arg("-o")
+            .arg("-i")
+            .arg(format!("{}@@{ESP_START}", disk.display()))
+            .arg(&app)
+            .arg(&path)
+            .run()
+            .map_err(|error| format!("replacing the UKI in the ESP copy: {error:#}"))?;
+    }
     Ok(BootSpec {
         disk,
         ..image.boot.clone()
