@@ -14,8 +14,12 @@ pub enum Accel {
 pub struct Machine {
     /// Booted directly (`-kernel`, with `cmdline` and `initrd`), unless `firmware` is set.
     pub kernel: PathBuf,
-    /// Attached as virtio disks in order: /dev/vda, /dev/vdb, ...
+    /// Attached as virtio disks in order: /dev/vda, /dev/vdb, ...; read-only unless
+    /// `first_disk_writable`.
     pub disks: Vec<PathBuf>,
+    /// The first disk is the device's own and takes writes: updates rewrite its other slot.
+    /// Otherwise every disk is read-only, and several guests may share one.
+    pub first_disk_writable: bool,
     pub cmdline: String,
     /// An initramfs (`-initrd`), unpacked by the kernel before it looks for a root.
     pub initrd: Option<PathBuf>,
@@ -121,11 +125,15 @@ impl Machine {
         if let Some(network) = &self.network {
             args.extend(["-nic".to_owned(), network.nic_arg()]);
         }
-        for disk in &self.disks {
-            // Read-only: the appliance never writes its images, and several guests may share one.
+        for (index, disk) in self.disks.iter().enumerate() {
+            let access = if index == 0 && self.first_disk_writable {
+                ""
+            } else {
+                ",readonly=on"
+            };
             args.extend([
                 "-drive".to_owned(),
-                format!("file={},format=raw,if=virtio,readonly=on", disk.display()),
+                format!("file={},format=raw,if=virtio{access}", disk.display()),
             ]);
         }
         args
@@ -159,6 +167,7 @@ mod tests {
         Machine {
             kernel: "bzImage".into(),
             disks: vec!["disk.img".into()],
+            first_disk_writable: false,
             cmdline: "console=ttyS0 root=/dev/dm-0".into(),
             initrd: None,
             memory_mib: 256,

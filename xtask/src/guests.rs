@@ -21,6 +21,7 @@ pub fn machine(spec: &BootSpec, accel: Accel) -> Machine {
     Machine {
         kernel: spec.kernel.clone(),
         disks: spec.disks(),
+        first_disk_writable: false,
         cmdline: spec.cmdline.clone(),
         initrd: None,
         memory_mib: 512,

@@ -179,7 +179,14 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
             overlays: resolved.overlays.clone(),
             binaries: rootfs_binaries,
             sealed: sealed_binaries,
-            generated: vec![(BUILD_RECORD.to_owned(), record.text.clone().into_bytes())],
+            generated: vec![
+                (BUILD_RECORD.to_owned(), record.text.clone().into_bytes()),
+                (
+                    "/etc/os-release".to_owned(),
+                    uki::os_release(&validated.policy_name, &validated.policy_version.to_string())
+                        .into_bytes(),
+                ),
+            ],
             source_date_epoch: request.source_date_epoch,
         };
         rootfs::build(&inputs, &work_dir)
@@ -251,7 +258,7 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
     let cmdline = cmdlines[0].clone();
 
     let uefi = timings.time("uefi keys", || sign::load_uefi_keys(&request.uefi_signer))?;
-    let os_release = uki::os_release(
+    let os_release = uki::uki_os_release(
         policy.name(),
         &policy.version().to_string(),
         &verity.root_hash(),

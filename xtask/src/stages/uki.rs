@@ -34,14 +34,22 @@ pub struct UkiInputs<'a> {
     pub signer: &'a DbSigner,
 }
 
-/// The os-release the UKI carries (`.osrel`): what boot menus and `bootctl` show. The release
-/// is the policy's version, the product's one version number; the build is told apart by its
-/// root hash. Pure.
-pub fn os_release(product: &str, version: &str, root_hash: &str) -> String {
+/// The os-release of a release (`/etc/os-release` in the rootfs): the release is the policy's
+/// version, the product's one version number, so that every release has its own root hash.
+/// Pure.
+pub fn os_release(product: &str, version: &str) -> String {
     format!(
         "NAME=\"IPE appliance\"\nID=ipe-appliance\nPRETTY_NAME=\"IPE appliance {product} \
-         {version}\"\nIMAGE_ID={product}\nIMAGE_VERSION={version}\nVERSION_ID={version}\n\
-         BUILD_ID={}\n",
+         {version}\"\nIMAGE_ID={product}\nIMAGE_VERSION={version}\nVERSION_ID={version}\n"
+    )
+}
+
+/// The os-release the UKI carries (`.osrel`): what boot menus and `bootctl` show. The build is
+/// told apart by its root hash. Pure.
+pub fn uki_os_release(product: &str, version: &str, root_hash: &str) -> String {
+    format!(
+        "{}BUILD_ID={}\n",
+        os_release(product, version),
         &root_hash[..root_hash.len().min(16)]
     )
 }
@@ -105,7 +113,7 @@ mod tests {
 
     #[test]
     fn the_os_release_names_the_product_version_and_build() {
-        let text = os_release("firewall", "0.2.0", &"ab".repeat(32));
+        let text = uki_os_release("firewall", "0.2.0", &"ab".repeat(32));
         assert!(text.contains("IMAGE_VERSION=0.2.0\n"), "{text}");
         assert!(text.contains("IMAGE_ID=firewall\n"), "{text}");
         assert!(text.contains("BUILD_ID=abababababababab\n"), "{text}");

@@ -230,7 +230,7 @@ pub fn refused_ukis(
     let unsigned = pe_uki::assemble(
         &read(&toolchain.systemd_stub.path)?,
         &UkiParts {
-            osrel: uki::os_release(
+            osrel: uki::uki_os_release(
                 image.policy.name(),
                 &image.policy.version().to_string(),
                 &image.verity.root_hash(),

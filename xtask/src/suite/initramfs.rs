@@ -78,6 +78,7 @@ pub fn machine(session: &Session, image: &Image, accel: Accel) -> Result<Machine
     Ok(Machine {
         kernel,
         disks: Vec::new(),
+        first_disk_writable: false,
         cmdline: format!("{} panic=-1", console.join(" ")),
         initrd: Some(initrd),
         memory_mib: 512,

@@ -23,6 +23,7 @@ pub fn run(kernel: &KunitKernel, accel: Accel, timeout: Duration) -> Result<usiz
     let machine = Machine {
         kernel: kernel.bzimage.clone(),
         disks: Vec::new(),
+        first_disk_writable: false,
         cmdline: kernel.cmdline.clone(),
         initrd: None,
         memory_mib: 512,
