@@ -189,6 +189,10 @@ pub enum Only {
     /// machine B (an empty cache) pulls identical outputs without compiling the kernel, and
     /// damaged entries are rejected (under the Rust IPE).
     RemoteCache,
+    /// Field updates across reboots: RAUC installs the next release into the other slot, the
+    /// firmware boots it, bad bundles are refused and a release that cannot come up falls back
+    /// (under the Rust IPE).
+    Updates,
 }
 
 #[derive(Debug, Args)]

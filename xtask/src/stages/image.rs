@@ -183,8 +183,11 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
                 (BUILD_RECORD.to_owned(), record.text.clone().into_bytes()),
                 (
                     "/etc/os-release".to_owned(),
-                    uki::os_release(&validated.policy_name, &validated.policy_version.to_string())
-                        .into_bytes(),
+                    uki::os_release(
+                        &validated.policy_name,
+                        &validated.policy_version.to_string(),
+                    )
+                    .into_bytes(),
                 ),
             ],
             source_date_epoch: request.source_date_epoch,

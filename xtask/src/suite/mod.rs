@@ -23,6 +23,7 @@ pub mod remote_cache;
 mod sbom;
 mod sealed;
 mod tamper;
+mod updates;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -145,10 +146,28 @@ impl Tally {
 pub fn run(session: &Session, args: &TestArgs) -> Result<ExitCode> {
     let project = &session.project;
     let mut tally = Tally::default();
-    if args.only == Some(Only::RemoteCache) {
-        record_remote_cache(&mut tally, session, args, Ipe::Rust)?;
-        println!("{} passed, {} failed", tally.passed, tally.failed);
-        return Ok(tally.exit_code());
+    match args.only {
+        Some(Only::RemoteCache) => {
+            record_remote_cache(&mut tally, session, args, Ipe::Rust)?;
+            println!("{} passed, {} failed", tally.passed, tally.failed);
+            return Ok(tally.exit_code());
+        }
+        Some(Only::Updates) => {
+            let image_args = test_image_args(&args.image, Ipe::Rust);
+            let image = image::build(session, &image_args.request(&project.root, Ipe::Rust)?)?;
+            std::fs::create_dir_all(&image.test_dir)?;
+            let accel = guests::choose_accel(&project.cache, &image.boot);
+            record_updates(
+                &mut tally,
+                session,
+                &image,
+                accel,
+                Duration::from_secs(args.boot_timeout),
+            );
+            println!("{} passed, {} failed", tally.passed, tally.failed);
+            return Ok(tally.exit_code());
+        }
+        None => {}
     }
     let toolchain = session.toolchain()?;
     if !args.integration_only {
@@ -229,6 +248,7 @@ pub fn run(session: &Session, args: &TestArgs) -> Result<ExitCode> {
                 result,
             );
             record_remote_cache(&mut tally, session, args, ipe)?;
+            record_updates(&mut tally, session, &image, guests.accel, boot_timeout);
         }
     }
     if let [(left, left_text), (right, right_text)] = &observations[..] {
@@ -263,6 +283,20 @@ fn record_remote_cache(
         result,
     );
     Ok(())
+}
+
+/// Field updates across reboots (`updates.rs`), under the Rust IPE.
+fn record_updates(
+    tally: &mut Tally,
+    session: &Session,
+    image: &Image,
+    accel: appliance_qemu::Accel,
+    boot_timeout: Duration,
+) {
+    let started = Instant::now();
+    for (name, result) in updates::check(session, image, accel, boot_timeout) {
+        tally.record(&format!("rust/{name}"), started, result);
+    }
 }
 
 /// The image under test: the requested layers and the debug layer, whose console shell the

@@ -1,0 +1,388 @@
+//! Field updates across reboots, as a device takes them. RAUC in the appliance installs a
+//! bundle into the slot that is not running; the firmware boots that slot once (BootNext), and
+//! it stays only if it comes up with IPE enforcing (mark-good puts it first in BootOrder). One
+//! disk and one firmware variable store persist across every reboot of the scenario; each
+//! bundle reaches the guest as a second, read-only disk. Reboots are real: `reboot -f`, and
+//! QEMU (`-no-reboot`) exits, to be started again on the same disk and store.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use appliance_qemu::{Accel, Guest, Machine};
+use ipe_lsm::Action;
+use ipe_lsm::host::PolicyText;
+
+use super::cases::{CaseResult, expect, run};
+use crate::exec::Tool;
+use crate::guests;
+use crate::stages::bundle;
+use crate::stages::image::{self, Image, ImageRequest};
+use crate::stages::session::Session;
+use crate::stages::sign::{self, BundleSignerChoice, SignerChoice};
+
+/// Where the guest copies a bundle from its second disk before installing it.
+const IN_GUEST: &str = "/tmp/update.raucb";
+/// What the appliance prints once RAUC has marked the booted slot good.
+const MARKED_GOOD: &str = "marked good";
+/// Installs write a whole slot under TCG.
+const INSTALL_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The bundles of the scenario, all for this product.
+struct Bundles {
+    /// The next release: a higher version and its own root hash.
+    next: PathBuf,
+    next_by_another_key: PathBuf,
+    next_one_byte_changed: PathBuf,
+    /// The running release's own bundle: an equal, then a lower version.
+    current: PathBuf,
+    /// The release after next, whose signed policy denies every execution: it cannot come up.
+    failing: PathBuf,
+}
+
+/// The scenario's results, case by case, in order.
+pub fn check(
+    session: &Session,
+    image: &Image,
+    accel: Accel,
+    timeout: Duration,
+) -> Vec<(&'static str, CaseResult)> {
+    let scenario = Scenario::prepare(session, image, accel, timeout);
+    match scenario {
+        Ok(mut scenario) => scenario.run(image),
+        Err(error) => CASES
+            .iter()
+            .map(|&name| {
+                (
+                    name,
+                    Err(format!("preparing the update scenario: {error:#}")),
+                )
+            })
+            .collect(),
+    }
+}
+
+const CASES: [&str; 5] = [
+    "update_bundle_passes_rauc_info_on_the_host",
+    "update_installs_into_the_other_slot_and_boots_it_enforcing",
+    "update_refuses_another_key_a_changed_byte_and_no_newer_version",
+    "update_that_cannot_come_up_falls_back_to_the_running_slot",
+    "update_slot_marked_good_stays_across_reboots",
+];
+
+struct Scenario {
+    next: Image,
+    bundles: Bundles,
+    rauc_cert: PathBuf,
+    device: Machine,
+    timeout: Duration,
+}
+
+impl Scenario {
+    fn prepare(
+        session: &Session,
+        image: &Image,
+        accel: Accel,
+        timeout: Duration,
+    ) -> Result<Scenario> {
+        let dir = image.test_dir.join("updates");
+        fs::create_dir_all(&dir)?;
+        let keys_dir = match &image.request.signer {
+            SignerChoice::DevKeys(dir) => dir.clone(),
+            _ => anyhow::bail!("the update scenario signs bundles with the keys folder's RAUC key"),
+        };
+        let signer = sign::load_bundle_signer(&BundleSignerChoice::KeysDir(keys_dir.clone()))?;
+        let next_version = super::lifecycle::bumped(image.policy.version());
+        let next = image::build(
+            session,
+            &ImageRequest {
+                name: format!("{}-next", image.request.name),
+                policy_version: Some(next_version.to_string()),
+                ..image.request.clone()
+            },
+        )?;
+        let write = |name: &str, inputs: &bundle::BundleInputs| -> Result<PathBuf> {
+            let path = dir.join(name);
+            bundle::write(inputs, &path)?;
+            Ok(path)
+        };
+        let next_bundle = write("next.raucb", &bundle::for_image(&next, &signer))?;
+        let other_keys = dir.join("other-keys");
+        signing::rauc::create_missing(&other_keys, "Update test, a key not in the keyring")?;
+        let other = signing::rauc::BundleSigner::load(&other_keys)?;
+        let by_other = write(
+            "next-by-another-key.raucb",
+            &bundle::for_image(&next, &other),
+        )?;
+        let changed = dir.join("next-one-byte-changed.raucb");
+        let mut bytes = fs::read(&next_bundle)?;
+        // Inside the squashfs's first image, which every install reads through dm-verity.
+        bytes[10 * 4096] ^= 0x01;
+        fs::write(&changed, bytes)?;
+        let current = write("current.raucb", &bundle::for_image(image, &signer))?;
+        let failing = write("failing.raucb", &failing_inputs(&next, &signer)?)?;
+
+        let disk = dir.join("device.img");
+        Tool::new("cp")
+            .args(["--sparse=always", "--reflink=auto"])
+            .arg(&image.boot.disk)
+            .arg(&disk)
+            .run()?;
+        let spec = crate::stages::boot_spec::BootSpec {
+            disk,
+            ..image.boot.clone()
+        };
+        let mut device = guests::uefi_machine(&spec, accel, &dir.join("device-vars.fd"))?;
+        device.first_disk_writable = true;
+        Ok(Scenario {
+            next,
+            bundles: Bundles {
+                next: next_bundle,
+                next_by_another_key: by_other,
+                next_one_byte_changed: changed,
+                current,
+                failing,
+            },
+            rauc_cert: signing::rauc::dir(&keys_dir).join(signing::keystore::CERT_PEM_FILE),
+            device,
+            timeout,
+        })
+    }
+
+    fn run(&mut self, image: &Image) -> Vec<(&'static str, CaseResult)> {
+        let mut results = vec![(CASES[0], self.rauc_info_on_the_host())];
+        let steps: [fn(&mut Scenario, &Image) -> CaseResult; 4] = [
+            Scenario::install_next,
+            Scenario::refuse_bad_bundles,
+            Scenario::fall_back,
+            Scenario::stays_after_reboot,
+        ];
+        let mut failed = None;
+        for (step, name) in steps.into_iter().zip(&CASES[1..]) {
+            let result = match &failed {
+                Some(earlier) => Err(format!("not reached: {earlier} failed")),
+                None => step(self, image),
+            };
+            if result.is_err() && failed.is_none() {
+                failed = Some(*name);
+            }
+            results.push((name, result));
+        }
+        results
+    }
+
+    fn rauc_info_on_the_host(&self) -> CaseResult {
+        let info = Tool::new("rauc")
+            .arg("info")
+            .arg("--keyring")
+            .arg(&self.rauc_cert)
+            .arg(&self.bundles.next)
+            .output()
+            .map_err(|error| format!("rauc info refused the bundle: {error:#}"))?;
+        let info = String::from_utf8_lossy(&info);
+        let version = self.next.policy.version().to_string();
+        expect(info.contains(&format!("'{version}'")), || {
+            format!("rauc info does not show version {version}: {info}")
+        })
+    }
+
+    /// Boots the device, with `bundle` as its second disk if any, to its shell.
+    fn boot(&self, bundle: Option<&Path>) -> Result<Guest, String> {
+        let mut machine = self.device.clone();
+        if let Some(bundle) = bundle {
+            machine
+                .disks
+                .push(padded_to_sectors(bundle).map_err(|e| format!("{e:#}"))?);
+        }
+        machine.network = None;
+        guests::boot_to_shell(&machine, self.timeout).map_err(|error| format!("{error:#}"))
+    }
+
+    /// Reboots the guest for real and waits for QEMU to exit.
+    fn reboot(&self, mut guest: Guest) -> CaseResult {
+        guest
+            .send_line("sync; reboot -f")
+            .map_err(|error| error.to_string())?;
+        guest
+            .wait_for_exit(self.timeout)
+            .map(drop)
+            .map_err(|error| format!("the guest did not reboot: {error}"))
+    }
+
+    /// Copies the bundle on the second disk to the guest's /tmp and runs `rauc install`.
+    fn install(&self, guest: &mut Guest, bundle: &Path) -> Result<appliance_qemu::Output, String> {
+        let size = fs::metadata(bundle).map_err(|e| e.to_string())?.len();
+        let copied = run(guest, &format!("head -c {size} /dev/vdb > {IN_GUEST}"))?;
+        expect(copied.status == 0, || {
+            format!("copying the bundle: {copied:?}")
+        })?;
+        guest
+            .run(&format!("rauc install {IN_GUEST} 2>&1"), INSTALL_TIMEOUT)
+            .map_err(|error| error.to_string())
+    }
+
+    /// Boot 1, factory slot A: install the next release. Boot 2: slot B runs it.
+    fn install_next(&mut self, image: &Image) -> CaseResult {
+        let mut guest = self.boot(Some(&self.bundles.next))?;
+        expect_slot(&mut guest, "A", image)?;
+        let installed = self.install(&mut guest, &self.bundles.next)?;
+        expect(installed.status == 0, || {
+            format!("rauc install failed: {}", installed.text)
+        })?;
+        self.reboot(guest)?;
+
+        let mut guest = self.boot(None)?;
+        expect(
+            guest.transcript().contains("starting Boot000B \"B\""),
+            || "the firmware did not start slot B's boot entry".to_owned(),
+        )?;
+        expect_slot(&mut guest, "B", &self.next)?;
+        super::cases::ipe_active_and_enforcing(&mut guest, &self.next)?;
+        guest
+            .wait_for(MARKED_GOOD, self.timeout)
+            .map_err(|error| format!("slot B was not marked good: {error}"))?;
+        expect(
+            guest
+                .transcript()
+                .contains("init: /usr/sbin/nft -f /etc/nftables.conf: done"),
+            || "the firewall's ruleset did not load in slot B".to_owned(),
+        )?;
+        let ruleset = run(&mut guest, "nft list ruleset | grep -c 'policy drop'")?;
+        expect(
+            ruleset.text.trim().parse::<u32>().is_ok_and(|n| n > 0),
+            || format!("slot B filters nothing: {ruleset:?}"),
+        )?;
+        self.reboot(guest)
+    }
+
+    /// Running slot B: each bad bundle is refused with its reason; slot B boots again.
+    fn refuse_bad_bundles(&mut self, _image: &Image) -> CaseResult {
+        let cases = [
+            (&self.bundles.next_by_another_key, "signature"),
+            (&self.bundles.next_one_byte_changed, ""),
+            (&self.bundles.next, "not higher"),
+            (&self.bundles.current, "not higher"),
+        ];
+        for (bundle, reason) in cases {
+            let mut guest = self.boot(Some(bundle))?;
+            let refused = self.install(&mut guest, bundle)?;
+            let name = bundle.file_name().unwrap_or_default().to_string_lossy();
+            expect(refused.status != 0, || {
+                format!("rauc installed {name}: {}", refused.text)
+            })?;
+            expect(refused.text.contains(reason), || {
+                format!(
+                    "refusing {name}, rauc did not say {reason:?}: {}",
+                    refused.text
+                )
+            })?;
+            println!("updates: {name} refused: {}", last_line(&refused.text));
+            self.reboot(guest)?;
+        }
+        let mut guest = self.boot(None)?;
+        expect_slot(&mut guest, "B", &self.next)?;
+        self.reboot(guest)
+    }
+
+    /// Slot A takes a release that halts at boot; the next boot is slot B again.
+    fn fall_back(&mut self, _image: &Image) -> CaseResult {
+        let mut guest = self.boot(Some(&self.bundles.failing))?;
+        let installed = self.install(&mut guest, &self.bundles.failing)?;
+        expect(installed.status == 0, || {
+            format!("rauc install failed: {}", installed.text)
+        })?;
+        self.reboot(guest)?;
+
+        let mut guest = appliance_qemu::Guest::start(&self.device).map_err(|e| e.to_string())?;
+        let stopped = guest.wait_for("the appliance stops here", self.timeout);
+        let console = guest.transcript().to_owned();
+        guest.kill();
+        stopped.map_err(|error| format!("the failing release did not stop: {error}"))?;
+        expect(console.contains("starting Boot000A \"A\""), || {
+            "the firmware did not start the new slot A once".to_owned()
+        })?;
+        expect(!console.contains(MARKED_GOOD), || {
+            "the failing slot was marked good".to_owned()
+        })?;
+
+        let mut guest = self.boot(None)?;
+        expect_slot(&mut guest, "B", &self.next)?;
+        self.reboot(guest)
+    }
+
+    /// A cold boot after all this: still slot B, marked good.
+    fn stays_after_reboot(&mut self, _image: &Image) -> CaseResult {
+        let mut guest = self.boot(None)?;
+        expect_slot(&mut guest, "B", &self.next)?;
+        let status = run(&mut guest, "rauc status --detailed 2>&1")?;
+        expect(status.status == 0 && status.text.contains("good"), || {
+            format!("rauc status: {}", status.text)
+        })?;
+        guest.kill();
+        Ok(())
+    }
+}
+
+/// The guest runs `bootname`'s slot with `release`'s root.
+fn expect_slot(guest: &mut Guest, bootname: &str, release: &Image) -> CaseResult {
+    let cmdline = run(guest, "cat /proc/cmdline")?;
+    expect(
+        cmdline.text.contains(&format!("rauc.slot={bootname}")),
+        || format!("not slot {bootname}: {}", cmdline.text.trim()),
+    )?;
+    expect(cmdline.text.contains(&release.verity.root_hash()), || {
+        format!(
+            "slot {bootname} does not run root hash {}: {}",
+            release.verity.root_hash(),
+            cmdline.text.trim()
+        )
+    })?;
+    let booted = run(
+        guest,
+        "rauc status --output-format=shell 2>&1 | grep BOOTED",
+    )?;
+    expect(
+        booted.text.contains(&format!("='{bootname}'"))
+            || booted.text.contains(&format!("={bootname}")),
+        || format!("rauc does not see slot {bootname} booted: {}", booted.text),
+    )
+}
+
+/// The next release's images with a signed policy that denies every execution, as the release
+/// after next: its init cannot start the firewall's ruleset loader, so it halts.
+fn failing_inputs<'a>(
+    next: &Image,
+    signer: &'a signing::rauc::BundleSigner,
+) -> Result<bundle::BundleInputs<'a>> {
+    let version = super::lifecycle::bumped(next.policy.version());
+    let mut policy = PolicyText::new(next.policy.name(), version, Action::Allow);
+    policy.rule("DEFAULT op=EXECUTE action=DENY");
+    let mut signed = next.keys.sign_policy(policy.render().as_bytes())?;
+    signed.resize(crate::stages::disk::POLICY_SLOT_BYTES as usize, 0);
+    let mut inputs = bundle::for_image(next, signer);
+    inputs.version = version.to_string();
+    let slot = inputs
+        .images
+        .iter_mut()
+        .find(|image| image.class == bundle::POLICY_CLASS)
+        .context("the bundle has no policy image")?;
+    slot.source = bundle::Source::Bytes(signed);
+    Ok(inputs)
+}
+
+/// A copy of `file` padded with zeros to whole sectors: QEMU shows a disk's size rounded down.
+fn padded_to_sectors(file: &Path) -> Result<PathBuf> {
+    let mut bytes = fs::read(file).with_context(|| file.display().to_string())?;
+    bytes.resize(bytes.len().div_ceil(512) * 512, 0);
+    let padded = file.with_extension("disk");
+    fs::write(&padded, bytes)?;
+    Ok(padded)
+}
+
+fn last_line(text: &str) -> &str {
+    text.lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("")
+}
