@@ -204,8 +204,8 @@ pub fn run(session: &Session, args: &TestArgs) -> Result<ExitCode> {
                 boot_chain::sbverify_checks_the_uki,
             ),
             (
-                "systemd_dissect_finds_root_and_verity",
-                disk::systemd_dissect_finds_root_and_verity,
+                "systemd_dissect_finds_root_and_esp",
+                disk::systemd_dissect_finds_root_and_esp,
             ),
         ] {
             let started = Instant::now();
