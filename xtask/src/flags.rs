@@ -68,9 +68,10 @@ pub enum Command {
     ///
     /// Takes the image's arguments (layers, name, keys, signers, policy version) and builds the
     /// image first, then writes target/bundles/<name>/update-<version>.raucb: a RAUC bundle in
-    /// `verity` format holding one A/B slot's images, `uki.efi` (slot class `uki`), `rootfs.img`
-    /// (`rootfs`, the erofs), `rootfs-verity.img` (`verity`, its dm-verity tree) and
-    /// `policy.img` (`policy`, the signed policy padded to its 64 KiB slot). The manifest says
+    /// `verity` format holding one A/B slot's images, `esp.img` (slot class `efi`: the ESP with
+    /// both slots' UKIs), `rootfs.img` (`rootfs`, the erofs), `rootfs-verity.img` (`verity`, its
+    /// dm-verity tree), `policy.img` (`policy`, the signed policy padded to its 64 KiB slot) and
+    /// `sealed.img` (`sealed`, when a layer seals binaries). The manifest says
     /// `compatible=ipe-appliance-<policy name>` and `version=<policy version>`, the product's
     /// release: build N+1 with a higher --policy-version (or policies/releases.toml).
     ///
