@@ -202,7 +202,7 @@ impl Scenario {
     /// Reboots the guest for real and waits for QEMU to exit.
     fn reboot(&self, mut guest: Guest) -> CaseResult {
         guest
-            .send_line("sync; reboot -f")
+            .send_line("sync; busybox reboot -f")
             .map_err(|error| error.to_string())?;
         guest
             .wait_for_exit(self.timeout)
