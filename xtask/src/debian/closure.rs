@@ -334,7 +334,10 @@ impl Resolver<'_> {
         );
         let mut depends = BTreeSet::new();
         for group in &groups {
-            if group.iter().any(|relation| self.omitted.contains(&relation.name)) {
+            if group
+                .iter()
+                .any(|relation| self.omitted.contains(&relation.name))
+            {
                 continue;
             }
             let choice = match self.already_satisfied(group) {
