@@ -8,7 +8,7 @@ use clap::{ArgGroup, Args};
 
 use crate::stages::image::ImageRequest;
 use crate::stages::layer_stack::Ipe;
-use crate::stages::sign::{SignerChoice, UefiSignerChoice};
+use crate::stages::sign::{BundleSignerChoice, SignerChoice, UefiSignerChoice};
 
 #[derive(Debug, Args, Clone)]
 pub struct LayersArg {
@@ -16,7 +16,7 @@ pub struct LayersArg {
     #[arg(
         long = "layers",
         value_delimiter = ',',
-        default_value = "core,qemu-x86_64,firewall",
+        default_value = "core,qemu-x86_64,firewall,updates",
         env = "APPLIANCE_LAYERS"
     )]
     pub names: Vec<String>,
@@ -80,6 +80,27 @@ pub struct SignerArgs {
         env = "APPLIANCE_UEFI_EXTERNAL_SIGNER"
     )]
     pub uefi_external_signer: Option<String>,
+    /// Certificate (PEM or DER) of the key behind --bundle-external-signer: the devices' RAUC
+    /// keyring holds it. Without these two, bundles are signed by the RAUC key in the keys
+    /// folder (`<keys>/rauc/`, created as a development key when missing), and the image's
+    /// keyring holds its certificate.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "bundle_external_signer",
+        env = "APPLIANCE_BUNDLE_CERT"
+    )]
+    pub bundle_cert: Option<PathBuf>,
+    /// Like --external-signer, for the bundle's signature by the RAUC key, a role of its own:
+    /// the command gets the bytes to sign (the manifest) on stdin and prints the raw RSA
+    /// PKCS#1 v1.5 SHA-256 signature.
+    #[arg(
+        long,
+        value_name = "CMD",
+        requires = "bundle_cert",
+        env = "APPLIANCE_BUNDLE_EXTERNAL_SIGNER"
+    )]
+    pub bundle_external_signer: Option<String>,
 }
 
 impl SignerArgs {
@@ -112,6 +133,24 @@ impl SignerArgs {
                  --uefi-external-signer"
             ),
             _ => Ok(UefiSignerChoice::KeysDir(workspace.join(&self.keys))),
+        }
+    }
+
+    /// Who signs update bundles, whose certificate the image's RAUC keyring holds. A build
+    /// whose policy key is external never falls back to the keys folder for the bundle key:
+    /// that would ship a development signature unnoticed.
+    pub fn bundle_choice(&self, workspace: &Path) -> Result<BundleSignerChoice> {
+        match (&self.bundle_cert, &self.bundle_external_signer, &self.cert) {
+            (Some(cert), Some(command), _) => Ok(BundleSignerChoice::External {
+                cert: cert.clone(),
+                command: command.clone(),
+            }),
+            (_, _, Some(_)) => bail!(
+                "the policy is signed by an external key, so the bundle must be too: give the \
+                 RAUC key's certificate and signer with --bundle-cert and \
+                 --bundle-external-signer"
+            ),
+            _ => Ok(BundleSignerChoice::KeysDir(workspace.join(&self.keys))),
         }
     }
 }
@@ -152,6 +191,7 @@ impl ImageArgs {
             ipe,
             signer: self.signer.choice(workspace),
             uefi_signer: self.signer.uefi_choice(workspace)?,
+            bundle_signer: self.signer.bundle_choice(workspace)?,
             policy_version: self.policy_version.clone(),
             disk_format: self.format,
         })

@@ -10,6 +10,9 @@ struct Mount {
     fstype: &'static str,
     flags: MountFlags,
     data: &'static CStr,
+    /// Skipped without a word where the mount point does not exist: the kernel makes
+    /// `/sys/firmware/efi` only when the machine booted through UEFI.
+    only_if_present: bool,
 }
 
 const NOSUID_NODEV_NOEXEC: MountFlags = MountFlags::NOSUID
@@ -23,6 +26,7 @@ const MOUNTS: &[Mount] = &[
         fstype: "proc",
         flags: NOSUID_NODEV_NOEXEC,
         data: c"",
+        only_if_present: false,
     },
     Mount {
         source: "sysfs",
@@ -30,6 +34,7 @@ const MOUNTS: &[Mount] = &[
         fstype: "sysfs",
         flags: NOSUID_NODEV_NOEXEC,
         data: c"",
+        only_if_present: false,
     },
     Mount {
         source: "securityfs",
@@ -37,6 +42,17 @@ const MOUNTS: &[Mount] = &[
         fstype: "securityfs",
         flags: NOSUID_NODEV_NOEXEC,
         data: c"",
+        only_if_present: false,
+    },
+    // The firmware's variables, writable: RAUC's efi backend sets BootNext and BootOrder through
+    // efibootmgr. A direct kernel boot (no UEFI) has no /sys/firmware/efi.
+    Mount {
+        source: "efivarfs",
+        target: "/sys/firmware/efi/efivars",
+        fstype: "efivarfs",
+        flags: NOSUID_NODEV_NOEXEC,
+        data: c"",
+        only_if_present: true,
     },
     // The kernel mounts devtmpfs itself (DEVTMPFS_MOUNT); this covers kernels that do not.
     Mount {
@@ -45,6 +61,7 @@ const MOUNTS: &[Mount] = &[
         fstype: "devtmpfs",
         flags: MountFlags::NOSUID,
         data: c"mode=0755",
+        only_if_present: false,
     },
     // Writable scratch space. It is not mounted noexec, on purpose: IPE, not a mount flag,
     // is what stops code copied here from running.
@@ -54,6 +71,7 @@ const MOUNTS: &[Mount] = &[
         fstype: "tmpfs",
         flags: MountFlags::NOSUID.union(MountFlags::NODEV),
         data: c"mode=1777",
+        only_if_present: false,
     },
     Mount {
         source: "tmpfs",
@@ -61,6 +79,7 @@ const MOUNTS: &[Mount] = &[
         fstype: "tmpfs",
         flags: NOSUID_NODEV_NOEXEC,
         data: c"mode=0755",
+        only_if_present: false,
     },
 ];
 
@@ -70,6 +89,7 @@ pub fn mount_all() {
             Ok(()) => {}
             // Already mounted, as /dev is by the kernel.
             Err(rustix::io::Errno::BUSY) => {}
+            Err(rustix::io::Errno::NOENT) if m.only_if_present => {}
             Err(error) => say!("init: mounting {} on {}: {error}", m.fstype, m.target),
         }
     }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use anyhow::{Context, Result, bail};
-use der::Encode;
+use der::{Encode, EncodePem};
 use ipe_lsm::host::PolicyText;
 use serde_json::json;
 
@@ -22,12 +22,12 @@ use super::outputs::{Deliverable, publish};
 use super::record::{self, BUILD_RECORD};
 use super::sealed::{self, SealedOutput};
 use super::session::Session;
-use super::sign::{self, Keys, SignerChoice, UefiSignerChoice};
+use super::sign::{self, BundleSignerChoice, Keys, SignerChoice, UefiSignerChoice};
 use super::timings::Timings;
 use super::uki::{self, UkiInputs};
 use super::validate::validate;
 use super::verity::VerityOutput;
-use super::{binaries, disk, policy, rootfs, sbom, setup, unpack, verity};
+use super::{binaries, bundle, disk, policy, rauc_config, rootfs, sbom, setup, unpack, verity};
 use crate::cache;
 use crate::debian::trim;
 use crate::firmware::{self, boot_entries};
@@ -47,6 +47,8 @@ pub struct ImageRequest {
     pub signer: SignerChoice,
     /// Who signs the UKI for Secure Boot.
     pub uefi_signer: UefiSignerChoice,
+    /// Who signs update bundles: an image with RAUC trusts its certificate (`/etc/rauc/`).
+    pub bundle_signer: BundleSignerChoice,
     /// Overrides the version in `policies/releases.toml`.
     pub policy_version: Option<String>,
     /// `Qcow2` also ships `disk.qcow2`.
@@ -123,6 +125,37 @@ pub fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The Debian package whose presence gives the image a RAUC configuration.
+const RAUC_PACKAGE: &str = "rauc";
+
+/// `/etc/rauc/system.conf` for the A/B slots, and the keyring: the certificate that signs
+/// bundles, the same `cargo xtask bundle` signs with (a development key is made when missing).
+fn rauc_files(
+    request: &ImageRequest,
+    policy_name: &str,
+    sealed: bool,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    let cert = sign::load_bundle_signer(&request.bundle_signer)?.cert;
+    let keyring = cert
+        .to_pem(der::pem::LineEnding::LF)
+        .context("encoding the RAUC bundle certificate")?;
+    let system_conf = rauc_config::system_conf(&rauc_config::RaucConfigInputs {
+        compatible: &bundle::compatible(policy_name),
+        disk_device: DISK_DEVICE,
+        slots: &disk::SLOTS,
+        sealed,
+        pre_install_handler: rauc_config::PRE_INSTALL_HANDLER,
+        keyring: rauc_config::KEYRING,
+    });
+    Ok(vec![
+        (
+            rauc_config::SYSTEM_CONF.to_owned(),
+            system_conf.into_bytes(),
+        ),
+        (rauc_config::KEYRING.to_owned(), keyring.into_bytes()),
+    ])
+}
+
 pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
     check_name(&request.name)?;
     let project = &session.project;
@@ -164,6 +197,24 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
     })?;
     let sealed_files = sealed.as_ref().map_or(&[][..], |s| &s.files[..]);
 
+    let mut generated = vec![
+        (BUILD_RECORD.to_owned(), record.text.clone().into_bytes()),
+        (
+            "/etc/os-release".to_owned(),
+            uki::os_release(
+                &validated.policy_name,
+                &validated.policy_version.to_string(),
+            )
+            .into_bytes(),
+        ),
+    ];
+    if packages.iter().any(|pin| pin.name == RAUC_PACKAGE) {
+        let rauc_files = timings.time("rauc config", || {
+            rauc_files(request, &validated.policy_name, sealed.is_some())
+        })?;
+        generated.extend(rauc_files);
+    }
+
     let rootfs = timings.time("rootfs", || {
         let inputs = rootfs::RootfsInputs {
             debs: packages
@@ -179,17 +230,7 @@ pub fn build(session: &Session, request: &ImageRequest) -> Result<Image> {
             overlays: resolved.overlays.clone(),
             binaries: rootfs_binaries,
             sealed: sealed_binaries,
-            generated: vec![
-                (BUILD_RECORD.to_owned(), record.text.clone().into_bytes()),
-                (
-                    "/etc/os-release".to_owned(),
-                    uki::os_release(
-                        &validated.policy_name,
-                        &validated.policy_version.to_string(),
-                    )
-                    .into_bytes(),
-                ),
-            ],
+            generated,
             source_date_epoch: request.source_date_epoch,
         };
         rootfs::build(&inputs, &work_dir)

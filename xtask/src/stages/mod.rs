@@ -18,6 +18,7 @@ pub mod kunit;
 pub mod layer_stack;
 pub mod outputs;
 pub mod policy;
+mod rauc_config;
 pub mod record;
 mod rootfs;
 pub mod sbom;

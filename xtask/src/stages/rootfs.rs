@@ -409,7 +409,7 @@ mod tests {
     #[test]
     fn the_test_images_packages_install_without_warnings() {
         let project = crate::project::Project::discover().unwrap();
-        let names = ["core", "qemu-x86_64", "firewall", "debug"].map(String::from);
+        let names = ["core", "qemu-x86_64", "firewall", "updates", "debug"].map(String::from);
         let ipe = super::super::layer_stack::Ipe::Upstream;
         let layers = super::super::layer_stack::resolve(&project, &names, ipe).unwrap();
         let (paths, pins) =
