@@ -25,7 +25,7 @@ use crate::stages::sign::{self, BundleSignerChoice, SignerChoice};
 /// Where the guest copies a bundle from its second disk before installing it.
 const IN_GUEST: &str = "/tmp/update.raucb";
 /// What the appliance prints once RAUC has marked the booted slot good.
-const MARKED_GOOD: &str = "marked good";
+const MARKED_GOOD: &str = "marked good (IPE enforcing";
 /// Installs write a whole slot under TCG.
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(300);
 
