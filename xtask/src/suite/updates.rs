@@ -195,7 +195,6 @@ impl Scenario {
                 .disks
                 .push(padded_to_sectors(bundle).map_err(|e| format!("{e:#}"))?);
         }
-        machine.network = None;
         guests::boot_to_shell(&machine, self.timeout).map_err(|error| format!("{error:#}"))
     }
 
