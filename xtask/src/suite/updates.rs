@@ -187,7 +187,8 @@ impl Scenario {
         })
     }
 
-    /// Boots the device, with `bundle` as its second disk if any, to its shell.
+    /// Boots the device, with `bundle` as its second disk if any, until it has come up: its
+    /// slot marked good, RAUC's service on the bus.
     fn boot(&self, bundle: Option<&Path>) -> Result<Guest, String> {
         let mut machine = self.device.clone();
         if let Some(bundle) = bundle {
@@ -195,7 +196,12 @@ impl Scenario {
                 .disks
                 .push(padded_to_sectors(bundle).map_err(|e| format!("{e:#}"))?);
         }
-        guests::boot_to_shell(&machine, self.timeout).map_err(|error| format!("{error:#}"))
+        let mut guest =
+            guests::boot_to_shell(&machine, self.timeout).map_err(|error| format!("{error:#}"))?;
+        guest
+            .wait_for(MARKED_GOOD, self.timeout)
+            .map_err(|error| format!("the booted slot was not marked good: {error}"))?;
+        Ok(guest)
     }
 
     /// Reboots the guest for real and waits for QEMU to exit.
@@ -238,9 +244,6 @@ impl Scenario {
         )?;
         expect_slot(&mut guest, "B", &self.next)?;
         super::cases::ipe_active_and_enforcing(&mut guest, &self.next)?;
-        guest
-            .wait_for(MARKED_GOOD, self.timeout)
-            .map_err(|error| format!("slot B was not marked good: {error}"))?;
         expect(
             guest
                 .transcript()
