@@ -63,10 +63,11 @@ pub fn check(
     }
 }
 
-const CASES: [&str; 5] = [
+const CASES: [&str; 6] = [
     "update_bundle_passes_rauc_info_on_the_host",
+    "update_refuses_another_key_and_a_changed_byte",
     "update_installs_into_the_other_slot_and_boots_it_enforcing",
-    "update_refuses_another_key_a_changed_byte_and_no_newer_version",
+    "update_refuses_an_equal_or_lower_version",
     "update_that_cannot_come_up_falls_back_to_the_running_slot",
     "update_slot_marked_good_stays_across_reboots",
 ];
@@ -152,9 +153,10 @@ impl Scenario {
 
     fn run(&mut self, image: &Image) -> Vec<(&'static str, CaseResult)> {
         let mut results = vec![(CASES[0], self.rauc_info_on_the_host())];
-        let steps: [fn(&mut Scenario, &Image) -> CaseResult; 4] = [
+        let steps: [fn(&mut Scenario, &Image) -> CaseResult; 5] = [
+            Scenario::refuse_damaged_bundles,
             Scenario::install_next,
-            Scenario::refuse_bad_bundles,
+            Scenario::refuse_older_bundles,
             Scenario::fall_back,
             Scenario::stays_after_reboot,
         ];
@@ -258,15 +260,37 @@ impl Scenario {
         self.reboot(guest)
     }
 
-    /// Running slot B: each bad bundle is refused with its reason; slot B boots again.
-    fn refuse_bad_bundles(&mut self, _image: &Image) -> CaseResult {
-        let cases = [
-            (&self.bundles.next_by_another_key, "signature"),
-            (&self.bundles.next_one_byte_changed, "failed"),
-            (&self.bundles.next, "not higher"),
-            (&self.bundles.current, "not higher"),
+    /// Running the factory's slot A: a newer bundle signed by another key, or with one byte
+    /// changed, is refused; slot A boots again.
+    fn refuse_damaged_bundles(&mut self, image: &Image) -> CaseResult {
+        let bundles = [
+            (
+                self.bundles.next_by_another_key.clone(),
+                "signature verification failed",
+            ),
+            (self.bundles.next_one_byte_changed.clone(), "failed"),
         ];
-        for (bundle, reason) in cases {
+        self.refuse(&bundles, "A", image)
+    }
+
+    /// Running the next release in slot B: its own bundle again and the older one are refused.
+    fn refuse_older_bundles(&mut self, _image: &Image) -> CaseResult {
+        let bundles = [
+            (
+                self.bundles.next.clone(),
+                "not higher than the running policy's version",
+            ),
+            (
+                self.bundles.current.clone(),
+                "not higher than the running policy's version",
+            ),
+        ];
+        self.refuse(&bundles, "B", &self.next)
+    }
+
+    /// Each bundle's install fails, with its reason on the console; then `running` boots again.
+    fn refuse(&self, bundles: &[(PathBuf, &str)], bootname: &str, running: &Image) -> CaseResult {
+        for (bundle, reason) in bundles {
             let mut guest = self.boot(Some(bundle))?;
             let console_before = guest.transcript().len();
             let refused = self.install(&mut guest, bundle)?;
@@ -276,6 +300,7 @@ impl Scenario {
             })?;
             // The service and its handler say why on the console; the client says it failed.
             let said = &guest.transcript()[console_before..];
+            let _ = fs::write(bundle.with_extension("console"), said);
             let reason_line = said.lines().find(|line| line.contains(reason));
             expect(reason_line.is_some(), || {
                 format!("refusing {name}, RAUC did not say {reason:?}: {said}")
@@ -287,7 +312,7 @@ impl Scenario {
             self.reboot(guest)?;
         }
         let mut guest = self.boot(None)?;
-        expect_slot(&mut guest, "B", &self.next)?;
+        expect_slot(&mut guest, bootname, running)?;
         self.reboot(guest)
     }
 
@@ -384,11 +409,4 @@ fn padded_to_sectors(file: &Path) -> Result<PathBuf> {
     let padded = file.with_extension("disk");
     fs::write(&padded, bytes)?;
     Ok(padded)
-}
-
-fn last_line(text: &str) -> &str {
-    text.lines()
-        .rev()
-        .find(|line| !line.trim().is_empty())
-        .unwrap_or("")
 }
