@@ -263,12 +263,16 @@ impl Scenario {
     /// Running the factory's slot A: a newer bundle signed by another key, or with one byte
     /// changed, is refused; slot A boots again.
     fn refuse_damaged_bundles(&mut self, image: &Image) -> CaseResult {
+        // A changed byte: dm-verity under the bundle's squashfs fails the read of its block.
         let bundles = [
             (
                 self.bundles.next_by_another_key.clone(),
                 "signature verification failed",
             ),
-            (self.bundles.next_one_byte_changed.clone(), "failed"),
+            (
+                self.bundles.next_one_byte_changed.clone(),
+                "Input/output error",
+            ),
         ];
         self.refuse(&bundles, "A", image)
     }
