@@ -146,6 +146,10 @@ pub enum BenchCommand {
     /// alone differs; prints the times, their ratio, the bytes moved and the kernel objects B
     /// compiled, and checks that B's outputs equal A's.
     RemoteCache(Box<crate::cmd::bench_remote_cache::BenchRemoteCacheArgs>),
+    /// A full field-update cycle in QEMU: from a fresh factory disk, RAUC installs the next
+    /// release's bundle into slot B, and the device reboots into it until it is marked good;
+    /// prints the medians of each part.
+    Update(Box<crate::cmd::bench_update::BenchUpdateArgs>),
 }
 
 #[derive(Debug, Args)]

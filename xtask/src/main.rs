@@ -112,6 +112,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Bench(flags::BenchCommand::Verity(args)) => cmd::bench_verity::run(&args)?,
         Command::Bench(flags::BenchCommand::Exec(args)) => cmd::bench_exec::run(&session, &args)?,
         Command::Bench(flags::BenchCommand::Boot(args)) => cmd::bench_boot::run(&session, &args)?,
+        Command::Bench(flags::BenchCommand::Update(args)) => {
+            cmd::bench_update::run(&session, &args)?
+        }
         Command::Bench(flags::BenchCommand::RemoteCache(args)) => {
             cmd::bench_remote_cache::run(&session, &args)?
         }

@@ -4,6 +4,7 @@
 pub mod bench_boot;
 pub mod bench_exec;
 pub mod bench_remote_cache;
+pub mod bench_update;
 pub mod bench_verity;
 pub mod bundle;
 pub mod fsverity;

@@ -23,7 +23,7 @@ pub mod remote_cache;
 mod sbom;
 mod sealed;
 mod tamper;
-mod updates;
+pub mod updates;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -76,8 +76,40 @@ struct Scenario {
     next: Image,
     bundles: Bundles,
     rauc_cert: PathBuf,
-    device: Machine,
+    device: Device,
+}
+
+/// A device in QEMU: its own disk and firmware variable store, which persist across its boots.
+pub struct Device {
+    machine: Machine,
     timeout: Duration,
+}
+
+/// The keys folder whose RAUC key signs bundles for `image`, and the signer.
+fn bundle_signer(image: &Image) -> Result<(PathBuf, signing::rauc::BundleSigner)> {
+    let keys_dir = match &image.request.signer {
+        SignerChoice::DevKeys(dir) => dir.clone(),
+        _ => anyhow::bail!("updates are tested with bundles signed by the keys folder's RAUC key"),
+    };
+    let signer = sign::load_bundle_signer(&BundleSignerChoice::KeysDir(keys_dir.clone()))?;
+    Ok((keys_dir, signer))
+}
+
+/// The next release of `image` (its policy version bumped, so a new root hash), built as image
+/// `<name>-next`, and its bundle in `dir`.
+pub fn next_release(session: &Session, image: &Image, dir: &Path) -> Result<(Image, PathBuf)> {
+    let (_, signer) = bundle_signer(image)?;
+    let next = image::build(
+        session,
+        &ImageRequest {
+            name: format!("{}-next", image.request.name),
+            policy_version: Some(super::lifecycle::bumped(image.policy.version()).to_string()),
+            ..image.request.clone()
+        },
+    )?;
+    let bundle = dir.join("next.raucb");
+    bundle::write(&bundle::for_image(&next, &signer), &bundle)?;
+    Ok((next, bundle))
 }
 
 impl Scenario {
@@ -89,26 +121,13 @@ impl Scenario {
     ) -> Result<Scenario> {
         let dir = image.test_dir.join("updates");
         fs::create_dir_all(&dir)?;
-        let keys_dir = match &image.request.signer {
-            SignerChoice::DevKeys(dir) => dir.clone(),
-            _ => anyhow::bail!("the update scenario signs bundles with the keys folder's RAUC key"),
-        };
-        let signer = sign::load_bundle_signer(&BundleSignerChoice::KeysDir(keys_dir.clone()))?;
-        let next_version = super::lifecycle::bumped(image.policy.version());
-        let next = image::build(
-            session,
-            &ImageRequest {
-                name: format!("{}-next", image.request.name),
-                policy_version: Some(next_version.to_string()),
-                ..image.request.clone()
-            },
-        )?;
+        let (keys_dir, signer) = bundle_signer(image)?;
+        let (next, next_bundle) = next_release(session, image, &dir)?;
         let write = |name: &str, inputs: &bundle::BundleInputs| -> Result<PathBuf> {
             let path = dir.join(name);
             bundle::write(inputs, &path)?;
             Ok(path)
         };
-        let next_bundle = write("next.raucb", &bundle::for_image(&next, &signer))?;
         let other_keys = dir.join("other-keys");
         signing::rauc::create_missing(&other_keys, "Update test, a key not in the keyring")?;
         let other = signing::rauc::BundleSigner::load(&other_keys)?;
@@ -124,18 +143,7 @@ impl Scenario {
         let current = write("current.raucb", &bundle::for_image(image, &signer))?;
         let failing = write("failing.raucb", &failing_inputs(&next, &signer)?)?;
 
-        let disk = dir.join("device.img");
-        Tool::new("cp")
-            .args(["--sparse=always", "--reflink=auto"])
-            .arg(&image.boot.disk)
-            .arg(&disk)
-            .run()?;
-        let spec = crate::stages::boot_spec::BootSpec {
-            disk,
-            ..image.boot.clone()
-        };
-        let mut device = guests::uefi_machine(&spec, accel, &dir.join("device-vars.fd"))?;
-        device.first_disk_writable = true;
+        let device = Device::factory(image, accel, &dir, timeout)?;
         Ok(Scenario {
             next,
             bundles: Bundles {
@@ -147,7 +155,6 @@ impl Scenario {
             },
             rauc_cert: signing::rauc::dir(&keys_dir).join(signing::keystore::CERT_PEM_FILE),
             device,
-            timeout,
         })
     }
 
@@ -189,57 +196,17 @@ impl Scenario {
         })
     }
 
-    /// Boots the device, with `bundle` as its second disk if any, until it has come up: its
-    /// slot marked good, RAUC's service on the bus.
-    fn boot(&self, bundle: Option<&Path>) -> Result<Guest, String> {
-        let mut machine = self.device.clone();
-        if let Some(bundle) = bundle {
-            machine
-                .disks
-                .push(padded_to_sectors(bundle).map_err(|e| format!("{e:#}"))?);
-        }
-        let mut guest =
-            guests::boot_to_shell(&machine, self.timeout).map_err(|error| format!("{error:#}"))?;
-        guest
-            .wait_for(MARKED_GOOD, self.timeout)
-            .map_err(|error| format!("the booted slot was not marked good: {error}"))?;
-        Ok(guest)
-    }
-
-    /// Reboots the guest for real and waits for QEMU to exit.
-    fn reboot(&self, mut guest: Guest) -> CaseResult {
-        guest
-            .send_line("sync; busybox reboot -f")
-            .map_err(|error| error.to_string())?;
-        guest
-            .wait_for_exit(self.timeout)
-            .map(drop)
-            .map_err(|error| format!("the guest did not reboot: {error}"))
-    }
-
-    /// Copies the bundle on the second disk to the guest's /tmp and runs `rauc install`.
-    fn install(&self, guest: &mut Guest, bundle: &Path) -> Result<appliance_qemu::Output, String> {
-        let size = fs::metadata(bundle).map_err(|e| e.to_string())?.len();
-        let copied = run(guest, &format!("head -c {size} /dev/vdb > {IN_GUEST}"))?;
-        expect(copied.status == 0, || {
-            format!("copying the bundle: {copied:?}")
-        })?;
-        guest
-            .run(&format!("rauc install {IN_GUEST} 2>&1"), INSTALL_TIMEOUT)
-            .map_err(|error| error.to_string())
-    }
-
     /// Boot 1, factory slot A: install the next release. Boot 2: slot B runs it.
     fn install_next(&mut self, image: &Image) -> CaseResult {
-        let mut guest = self.boot(Some(&self.bundles.next))?;
+        let mut guest = self.device.boot(Some(&self.bundles.next))?;
         expect_slot(&mut guest, "A", image)?;
-        let installed = self.install(&mut guest, &self.bundles.next)?;
+        let installed = self.device.install(&mut guest, &self.bundles.next)?;
         expect(installed.status == 0, || {
             format!("rauc install failed: {}", installed.text)
         })?;
-        self.reboot(guest)?;
+        self.device.reboot(guest)?;
 
-        let mut guest = self.boot(None)?;
+        let mut guest = self.device.boot(None)?;
         expect(
             guest.transcript().contains("starting Boot000B \"B\""),
             || "the firmware did not start slot B's boot entry".to_owned(),
@@ -257,7 +224,7 @@ impl Scenario {
             ruleset.text.trim().parse::<u32>().is_ok_and(|n| n > 0),
             || format!("slot B filters nothing: {ruleset:?}"),
         )?;
-        self.reboot(guest)
+        self.device.reboot(guest)
     }
 
     /// Running the factory's slot A: a newer bundle signed by another key, or with one byte
@@ -295,9 +262,9 @@ impl Scenario {
     /// Each bundle's install fails, with its reason on the console; then `running` boots again.
     fn refuse(&self, bundles: &[(PathBuf, &str)], bootname: &str, running: &Image) -> CaseResult {
         for (bundle, reason) in bundles {
-            let mut guest = self.boot(Some(bundle))?;
+            let mut guest = self.device.boot(Some(bundle))?;
             let console_before = guest.transcript().len();
-            let refused = self.install(&mut guest, bundle)?;
+            let refused = self.device.install(&mut guest, bundle)?;
             let name = bundle.file_name().unwrap_or_default().to_string_lossy();
             expect(refused.status != 0, || {
                 format!("rauc installed {name}: {}", refused.text)
@@ -313,24 +280,25 @@ impl Scenario {
                 "updates: {name} refused: {}",
                 reason_line.unwrap_or_default().trim()
             );
-            self.reboot(guest)?;
+            self.device.reboot(guest)?;
         }
-        let mut guest = self.boot(None)?;
+        let mut guest = self.device.boot(None)?;
         expect_slot(&mut guest, bootname, running)?;
-        self.reboot(guest)
+        self.device.reboot(guest)
     }
 
     /// Slot A takes a release that halts at boot; the next boot is slot B again.
     fn fall_back(&mut self, _image: &Image) -> CaseResult {
-        let mut guest = self.boot(Some(&self.bundles.failing))?;
-        let installed = self.install(&mut guest, &self.bundles.failing)?;
+        let mut guest = self.device.boot(Some(&self.bundles.failing))?;
+        let installed = self.device.install(&mut guest, &self.bundles.failing)?;
         expect(installed.status == 0, || {
             format!("rauc install failed: {}", installed.text)
         })?;
-        self.reboot(guest)?;
+        self.device.reboot(guest)?;
 
-        let mut guest = appliance_qemu::Guest::start(&self.device).map_err(|e| e.to_string())?;
-        let stopped = guest.wait_for("the appliance stops here", self.timeout);
+        let mut guest =
+            appliance_qemu::Guest::start(&self.device.machine).map_err(|e| e.to_string())?;
+        let stopped = guest.wait_for("the appliance stops here", self.device.timeout);
         let console = guest.transcript().to_owned();
         guest.kill();
         stopped.map_err(|error| format!("the failing release did not stop: {error}"))?;
@@ -341,14 +309,14 @@ impl Scenario {
             "the failing slot was marked good".to_owned()
         })?;
 
-        let mut guest = self.boot(None)?;
+        let mut guest = self.device.boot(None)?;
         expect_slot(&mut guest, "B", &self.next)?;
-        self.reboot(guest)
+        self.device.reboot(guest)
     }
 
     /// A cold boot after all this: still slot B, marked good.
     fn stays_after_reboot(&mut self, _image: &Image) -> CaseResult {
-        let mut guest = self.boot(None)?;
+        let mut guest = self.device.boot(None)?;
         expect_slot(&mut guest, "B", &self.next)?;
         let status = run(&mut guest, "rauc status --detailed 2>&1")?;
         expect(status.status == 0 && status.text.contains("good"), || {
@@ -359,8 +327,72 @@ impl Scenario {
     }
 }
 
+impl Device {
+    /// A device fresh from the factory in `dir`: a copy of `image`'s disk (sparse) and of its
+    /// firmware variable store, the disk writable.
+    pub fn factory(image: &Image, accel: Accel, dir: &Path, timeout: Duration) -> Result<Device> {
+        let disk = dir.join("device.img");
+        Tool::new("cp")
+            .args(["--sparse=always", "--reflink=auto"])
+            .arg(&image.boot.disk)
+            .arg(&disk)
+            .run()?;
+        let spec = crate::stages::boot_spec::BootSpec {
+            disk,
+            ..image.boot.clone()
+        };
+        let mut machine = guests::uefi_machine(&spec, accel, &dir.join("device-vars.fd"))?;
+        machine.first_disk_writable = true;
+        Ok(Device { machine, timeout })
+    }
+
+    /// Boots the device, with `bundle` as its second disk if any, until it has come up: its
+    /// slot marked good, RAUC's service on the bus.
+    pub fn boot(&self, bundle: Option<&Path>) -> Result<Guest, String> {
+        let mut machine = self.machine.clone();
+        if let Some(bundle) = bundle {
+            machine
+                .disks
+                .push(padded_to_sectors(bundle).map_err(|e| format!("{e:#}"))?);
+        }
+        let mut guest =
+            guests::boot_to_shell(&machine, self.timeout).map_err(|error| format!("{error:#}"))?;
+        guest
+            .wait_for(MARKED_GOOD, self.timeout)
+            .map_err(|error| format!("the booted slot was not marked good: {error}"))?;
+        Ok(guest)
+    }
+
+    /// Reboots the guest for real and waits for QEMU to exit.
+    pub fn reboot(&self, mut guest: Guest) -> CaseResult {
+        guest
+            .send_line("sync; busybox reboot -f")
+            .map_err(|error| error.to_string())?;
+        guest
+            .wait_for_exit(self.timeout)
+            .map(drop)
+            .map_err(|error| format!("the guest did not reboot: {error}"))
+    }
+
+    /// Copies the bundle on the second disk to the guest's /tmp and runs `rauc install`.
+    pub fn install(
+        &self,
+        guest: &mut Guest,
+        bundle: &Path,
+    ) -> Result<appliance_qemu::Output, String> {
+        let size = fs::metadata(bundle).map_err(|e| e.to_string())?.len();
+        let copied = run(guest, &format!("head -c {size} /dev/vdb > {IN_GUEST}"))?;
+        expect(copied.status == 0, || {
+            format!("copying the bundle: {copied:?}")
+        })?;
+        guest
+            .run(&format!("rauc install {IN_GUEST} 2>&1"), INSTALL_TIMEOUT)
+            .map_err(|error| error.to_string())
+    }
+}
+
 /// The guest runs `bootname`'s slot with `release`'s root.
-fn expect_slot(guest: &mut Guest, bootname: &str, release: &Image) -> CaseResult {
+pub fn expect_slot(guest: &mut Guest, bootname: &str, release: &Image) -> CaseResult {
     let cmdline = run(guest, "cat /proc/cmdline")?;
     expect(
         cmdline.text.contains(&format!("rauc.slot={bootname}")),
