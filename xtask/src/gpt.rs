@@ -135,6 +135,12 @@ pub struct Written {
 }
 
 impl Table {
+    /// Where partition `number` lies on the disk, in bytes.
+    pub fn byte_range(&self, number: u32) -> Option<std::ops::Range<usize>> {
+        let p = self.partitions.iter().find(|p| p.number == number)?;
+        Some((p.first * SECTOR) as usize..((p.first + p.sectors) * SECTOR) as usize)
+    }
+
     pub fn last_usable(&self) -> u64 {
         self.total_sectors - BACKUP_SECTORS - 1
     }

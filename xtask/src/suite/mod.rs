@@ -29,13 +29,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use appliance_qemu::{Guest, Machine};
 
 use crate::exec::Tool;
 use crate::flags::{KunitArgs, Only, TestArgs};
 use crate::guests;
 use crate::stages::boot_spec::BootSpec;
+use crate::stages::disk::SLOTS;
 use crate::stages::image::{self, Image};
 use crate::stages::layer_stack::Ipe;
 use crate::stages::session::Session;
@@ -618,8 +619,14 @@ impl Guests {
 fn tampered_copy(image: &Image) -> Result<BootSpec> {
     let spec = &image.boot;
     let mut disk = std::fs::read(&spec.disk)?;
-    let offset = tamper::flip_byte_of_file(&mut disk, image.build_record.as_bytes())
-        .map_err(anyhow::Error::msg)?;
+    // Both slots hold the build; the firmware boots slot A.
+    let root = image
+        .partitions
+        .byte_range(SLOTS[0].root)
+        .context("the disk has no root partition in slot A")?;
+    let offset = root.start
+        + tamper::flip_byte_of_file(&mut disk[root], image.build_record.as_bytes())
+            .map_err(anyhow::Error::msg)?;
     let tampered_disk = image.test_dir.join("disk-tampered.img");
     println!(
         "tampered copy: flipped the byte at offset {offset} of {}",

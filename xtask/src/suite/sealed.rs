@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use appliance_qemu::Guest;
 
 use super::Case;
@@ -161,15 +161,21 @@ fn tampered_binary_fails_with_eio(guest: &mut Guest, image: &Image) -> CaseResul
 }
 
 /// Flips one byte of the sealed binary's data in `disk` (the bytes of the image's disk, whose
-/// sealed partition holds it), found by the contents the sealed partition's image gives; does
-/// nothing when the image has no sealed partition. `name` names the copy in the message.
+/// slot A's sealed partition holds it), found by the contents the sealed partition's image
+/// gives; does nothing when the image has no sealed partition. `name` names the copy in the
+/// message.
 pub fn flip_sealed_binary(image: &Image, disk: &mut [u8], name: &Path) -> Result<()> {
     let Some(sealed) = &image.sealed else {
         return Ok(());
     };
     let contents = sealed_contents(&sealed.image)?;
-    let offset = super::tamper::flip_byte_of_file(disk, &contents)
-        .map_err(|error| anyhow::anyhow!("{SEALED_BINARY} in {}: {error}", name.display()))?;
+    let partition = image
+        .partitions
+        .byte_range(SEALED_NUMBER)
+        .context("the disk has no sealed partition in slot A")?;
+    let offset = partition.start
+        + super::tamper::flip_byte_of_file(&mut disk[partition], &contents)
+            .map_err(|error| anyhow::anyhow!("{SEALED_BINARY} in {}: {error}", name.display()))?;
     println!(
         "tampered copy: flipped the byte at offset {offset} of {} ({SEALED_BINARY})",
         name.display()
