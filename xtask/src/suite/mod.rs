@@ -294,10 +294,13 @@ fn record_updates(
     accel: appliance_qemu::Accel,
     boot_timeout: Duration,
 ) {
-    let started = Instant::now();
-    for (name, result) in updates::check(session, image, accel, boot_timeout) {
-        tally.record(&format!("rust/{name}"), started, result);
-    }
+    updates::check(
+        session,
+        image,
+        accel,
+        boot_timeout,
+        &mut |name, started, result| tally.record(&format!("rust/{name}"), started, result),
+    );
 }
 
 /// The image under test: the requested layers and the debug layer, whose console shell the

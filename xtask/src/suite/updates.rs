@@ -7,7 +7,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use appliance_qemu::{Accel, Guest, Machine};
@@ -41,25 +41,26 @@ struct Bundles {
     failing: PathBuf,
 }
 
-/// The scenario's results, case by case, in order.
+/// The scenario's cases, each handed to `record` as it ends.
 pub fn check(
     session: &Session,
     image: &Image,
     accel: Accel,
     timeout: Duration,
-) -> Vec<(&'static str, CaseResult)> {
-    let scenario = Scenario::prepare(session, image, accel, timeout);
-    match scenario {
-        Ok(mut scenario) => scenario.run(image),
-        Err(error) => CASES
-            .iter()
-            .map(|&name| {
-                (
+    record: &mut dyn FnMut(&'static str, Instant, CaseResult),
+) {
+    let started = Instant::now();
+    match Scenario::prepare(session, image, accel, timeout) {
+        Ok(mut scenario) => scenario.run(image, started, record),
+        Err(error) => {
+            for name in CASES {
+                record(
                     name,
+                    started,
                     Err(format!("preparing the update scenario: {error:#}")),
-                )
-            })
-            .collect(),
+                );
+            }
+        }
     }
 }
 
@@ -158,8 +159,15 @@ impl Scenario {
         })
     }
 
-    fn run(&mut self, image: &Image) -> Vec<(&'static str, CaseResult)> {
-        let mut results = vec![(CASES[0], self.rauc_info_on_the_host())];
+    /// Runs the cases in order, each recorded as it ends; `prepared` is when the scenario's
+    /// builds began, counted with the first case.
+    fn run(
+        &mut self,
+        image: &Image,
+        prepared: Instant,
+        record: &mut dyn FnMut(&'static str, Instant, CaseResult),
+    ) {
+        record(CASES[0], prepared, self.rauc_info_on_the_host());
         let steps: [fn(&mut Scenario, &Image) -> CaseResult; 5] = [
             Scenario::refuse_damaged_bundles,
             Scenario::install_next,
@@ -169,6 +177,7 @@ impl Scenario {
         ];
         let mut failed = None;
         for (step, name) in steps.into_iter().zip(&CASES[1..]) {
+            let started = Instant::now();
             let result = match &failed {
                 Some(earlier) => Err(format!("not reached: {earlier} failed")),
                 None => step(self, image),
@@ -176,9 +185,8 @@ impl Scenario {
             if result.is_err() && failed.is_none() {
                 failed = Some(*name);
             }
-            results.push((name, result));
+            record(name, started, result);
         }
-        results
     }
 
     fn rauc_info_on_the_host(&self) -> CaseResult {
