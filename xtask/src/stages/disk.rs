@@ -421,7 +421,12 @@ pub fn write(disk: &Disk, inputs: &DiskInputs, boot: &BootPrograms) -> Result<()
         &esp_image,
         &esp::volume_id(verity.formatted.root_hash.as_ref()),
     )?;
-    esp::install_boot_programs(&esp_image, boot.ukis, boot.source_date_epoch)?;
+    let ukis: Vec<(&str, &Path)> = SLOTS
+        .iter()
+        .map(|slot| slot.bootname)
+        .zip(boot.ukis)
+        .collect();
+    esp::install_boot_programs(&esp_image, &ukis, boot.source_date_epoch)?;
     let mut esp_image = fs::File::open(&esp_image)?;
     let mut source = fs::File::open(&verity.disk)
         .with_context(|| format!("opening {}", verity.disk.display()))?;

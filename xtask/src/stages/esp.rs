@@ -9,7 +9,6 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use super::disk::SLOTS;
 use crate::cache;
 use crate::exec::Tool;
 
@@ -66,10 +65,14 @@ pub fn make(path: &Path, volume_id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Copies each slot's UKI (`ukis`, in [`SLOTS`] order) to its [`slot_path`] in the FAT image
-/// `esp`, and slot A's to [`BOOT_PATH`], every entry stamped with `source_date_epoch` (in UTC,
-/// raised to 1980 if earlier).
-pub fn install_boot_programs(esp: &Path, ukis: [&Path; 2], source_date_epoch: u64) -> Result<()> {
+/// Copies each slot's UKI (`ukis`: boot name and file, slot A first) to its [`slot_path`] in
+/// the FAT image `esp`, and the first to [`BOOT_PATH`], every entry stamped with
+/// `source_date_epoch` (in UTC, raised to 1980 if earlier).
+pub fn install_boot_programs(
+    esp: &Path,
+    ukis: &[(&str, &Path)],
+    source_date_epoch: u64,
+) -> Result<()> {
     let epoch = source_date_epoch.max(FAT_EPOCH).to_string();
     let mtools = |program: &str| {
         Tool::new(program)
@@ -83,11 +86,10 @@ pub fn install_boot_programs(esp: &Path, ukis: [&Path; 2], source_date_epoch: u6
         .args(["::/EFI", "::/EFI/BOOT", "::/EFI/Linux"])
         .output()
         .with_context(|| format!("making \\EFI\\BOOT and \\EFI\\Linux in the ESP: {hint}"))?;
-    let copies = SLOTS
+    let copies = ukis
         .iter()
-        .zip(ukis)
-        .map(|(slot, uki)| (uki, mtools_path(&slot_path(slot.bootname))))
-        .chain([(ukis[0], BOOT_PATH.to_owned())]);
+        .map(|&(bootname, uki)| (uki, mtools_path(&slot_path(bootname))))
+        .chain(ukis.first().map(|&(_, uki)| (uki, BOOT_PATH.to_owned())));
     for (uki, target) in copies {
         mtools("mcopy")
             .arg(uki)
@@ -113,7 +115,7 @@ mod tests {
         let build = |name: &str| {
             let esp = work.path().join(name);
             make(&esp, "5ec0b007").unwrap();
-            install_boot_programs(&esp, [&app, &app_b], 0).unwrap();
+            install_boot_programs(&esp, &[("A", &app), ("B", &app_b)], 0).unwrap();
             esp
         };
         let esp = build("a.img");

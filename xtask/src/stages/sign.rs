@@ -108,8 +108,6 @@ pub struct Keys {
     cert: Certificate,
     /// PEM, for the kernel's trusted keys.
     pub cert_pem: String,
-    /// The private key's file when it is on this machine, for the leak check.
-    pub private_key: Option<PathBuf>,
 }
 
 pub fn load(choice: &SignerChoice) -> Result<Keys> {
@@ -127,7 +125,6 @@ pub fn load(choice: &SignerChoice) -> Result<Keys> {
         cert_pem: pem_of(&cert)?,
         signer,
         cert,
-        private_key: None,
     })
 }
 
@@ -160,7 +157,6 @@ fn load_or_create(dir: &Path) -> Result<Keys> {
         cert_pem: pem_of(&keys.pair.cert)?,
         signer: Box::new(LocalSigner::new(keys.pair.key)),
         cert: keys.pair.cert,
-        private_key: Some(keys.paths.key),
     })
 }
 
@@ -265,7 +261,6 @@ mod tests {
             command: format!("openssl dgst -sha256 -binary -sign {}", key.display()),
         })
         .unwrap();
-        assert!(external.private_key.is_none());
         assert_eq!(external.cert_pem, local.cert_pem);
         let policy = b"policy_name=t policy_version=0.0.1\nDEFAULT action=ALLOW\n";
         assert_eq!(

@@ -277,8 +277,10 @@ impl Scenario {
             expect(refused.status != 0, || {
                 format!("rauc installed {name}: {}", refused.text)
             })?;
-            // The service and its handler say why on the console; the client says it failed.
-            let said = &guest.transcript()[console_before..];
+            // The client says why it failed, or the service and its handler do, in the kernel's
+            // log.
+            let log = run(&mut guest, "dmesg | tail -n 60")?;
+            let said = &format!("{}{}", &guest.transcript()[console_before..], log.text);
             let _ = fs::write(bundle.with_extension("console"), said);
             let reason_line = said.lines().find(|line| line.contains(reason));
             expect(reason_line.is_some(), || {
@@ -365,9 +367,20 @@ impl Device {
         }
         let mut guest =
             guests::boot_to_shell(&machine, self.timeout).map_err(|error| format!("{error:#}"))?;
-        guest
-            .wait_for(MARKED_GOOD, self.timeout)
-            .map_err(|error| format!("the booted slot was not marked good: {error}"))?;
+        // The services log to the kernel's log, which the console shows no more (`dmesg -n 1`).
+        let waited = guest
+            .run(
+                &format!(
+                    "n=0; until dmesg | grep -q '{MARKED_GOOD}'; do n=$((n + 1)); \
+                     [ $n -ge {} ] && break; sleep 1; done; dmesg | grep rauc-mark-good",
+                    self.timeout.as_secs()
+                ),
+                self.timeout + Duration::from_secs(10),
+            )
+            .map_err(|error| error.to_string())?;
+        expect(waited.text.contains(MARKED_GOOD), || {
+            format!("the booted slot was not marked good: {}", waited.text)
+        })?;
         Ok(guest)
     }
 
