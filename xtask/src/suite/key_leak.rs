@@ -11,12 +11,15 @@ use std::path::{Path, PathBuf};
 use crate::stages::image::Image;
 use crate::stages::sign::SignerChoice;
 
+/// The bytes compared at a time.
+const WINDOW: usize = 32;
+
 /// Windows of a key's DER that hold only secret material: the DER's second half, after the
 /// modulus and public exponent that the certificate shares.
 fn secret_windows(der: &[u8]) -> Vec<&[u8]> {
     der.get(der.len() / 2..)
         .unwrap_or_default()
-        .chunks_exact(32)
+        .chunks_exact(WINDOW)
         .collect()
 }
 
@@ -37,7 +40,7 @@ impl PrivateKey {
             .map_err(|e| format!("{name} is not a PEM private key: {e}"))?;
         let pem_lines = pem
             .lines()
-            .filter(|line| !line.starts_with("-----") && line.len() >= 32)
+            .filter(|line| !line.starts_with("-----") && line.len() >= WINDOW)
             .map(str::to_owned)
             .collect();
         Ok(PrivateKey {
@@ -48,39 +51,39 @@ impl PrivateKey {
     }
 }
 
-/// What of `keys` is in `haystack`, in words.
+/// What of `keys` is in `haystack`, in words. One pass over the haystack: every 32-byte window
+/// of what to look for (each PEM line's start, each secret DER window) is indexed by its first
+/// two bytes, then its first four, so that scanning hundreds of megabytes stays linear.
 pub fn find_leaks(haystack: &[u8], keys: &[PrivateKey]) -> Vec<String> {
-    let mut found = Vec::new();
+    let mut needles: Vec<(u32, &[u8], String)> = Vec::new();
     for key in keys {
-        if key
-            .pem_lines
-            .iter()
-            .any(|line| contains(haystack, line.as_bytes()))
-        {
-            found.push(format!("the PEM of {}", key.name));
+        for line in &key.pem_lines {
+            let window = &line.as_bytes()[..WINDOW];
+            needles.push((prefix(window), window, format!("the PEM of {}", key.name)));
         }
-        // Indexed by their first four bytes, so that scanning tens of megabytes stays linear.
-        let mut windows: Vec<(u32, &[u8])> = secret_windows(&key.der)
-            .into_iter()
-            .map(|w| (prefix(w), w))
-            .collect();
-        windows.sort_unstable();
-        let leaked = haystack.windows(32).any(|candidate| {
-            let start = windows.partition_point(|(p, _)| *p < prefix(candidate));
-            windows[start..]
-                .iter()
-                .take_while(|(p, _)| *p == prefix(candidate))
-                .any(|(_, w)| *w == candidate)
-        });
-        if leaked {
-            found.push(format!("bytes of {}", key.name));
+        for window in secret_windows(&key.der) {
+            needles.push((prefix(window), window, format!("bytes of {}", key.name)));
         }
     }
-    found
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+    needles.sort_unstable_by_key(|(p, _, _)| *p);
+    let mut first_two = vec![false; 1 << 16];
+    for (_, window, _) in &needles {
+        first_two[usize::from(u16::from_le_bytes([window[0], window[1]]))] = true;
+    }
+    let mut found = std::collections::BTreeSet::new();
+    for candidate in haystack.windows(WINDOW) {
+        if !first_two[usize::from(u16::from_le_bytes([candidate[0], candidate[1]]))] {
+            continue;
+        }
+        let key = prefix(candidate);
+        let start = needles.partition_point(|(p, _, _)| *p < key);
+        for (_, window, what) in needles[start..].iter().take_while(|(p, _, _)| *p == key) {
+            if *window == candidate {
+                found.insert(what.clone());
+            }
+        }
+    }
+    found.into_iter().collect()
 }
 
 /// Every private key file under the keys folder (`signing_key.pem` of each role).
