@@ -241,11 +241,11 @@ impl Scenario {
         // A changed byte: dm-verity under the bundle's squashfs fails the read of its block.
         let bundles = [
             (
-                self.bundles.next_by_another_key.clone(),
+                self.bundles.next_by_another_key.as_path(),
                 "signature verification failed",
             ),
             (
-                self.bundles.next_one_byte_changed.clone(),
+                self.bundles.next_one_byte_changed.as_path(),
                 "Input/output error",
             ),
         ];
@@ -256,19 +256,20 @@ impl Scenario {
     fn refuse_older_bundles(&mut self, _image: &Image) -> CaseResult {
         let bundles = [
             (
-                self.bundles.next.clone(),
+                self.bundles.next.as_path(),
                 "not higher than the running policy's version",
             ),
             (
-                self.bundles.current.clone(),
+                self.bundles.current.as_path(),
                 "not higher than the running policy's version",
             ),
         ];
         self.refuse(&bundles, "B", &self.next)
     }
 
-    /// Each bundle's install fails, with its reason on the console; then `running` boots again.
-    fn refuse(&self, bundles: &[(PathBuf, &str)], bootname: &str, running: &Image) -> CaseResult {
+    /// Each bundle's install fails, with its reason from the client or in the kernel's log;
+    /// then `running` boots again.
+    fn refuse(&self, bundles: &[(&Path, &str)], bootname: &str, running: &Image) -> CaseResult {
         for (bundle, reason) in bundles {
             let mut guest = self.device.boot(Some(bundle))?;
             let console_before = guest.transcript().len();
